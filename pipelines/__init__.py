@@ -1,0 +1,1 @@
+"""Per-task pipelines: decode → steps → track → aggregate (and, later, chunk → archive)."""
