@@ -25,7 +25,9 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    )
 
 
 def versions_line(packages: Sequence[str]) -> str:
@@ -44,7 +46,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
-def report(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], notes: Sequence[str], packages: Sequence[str]) -> str:
+def report(
+    title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], notes: Sequence[str], packages: Sequence[str]
+) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join(
         [

@@ -27,7 +27,7 @@ def _select(
         keep &= np.isin(class_id, class_filter)
     boxes = transform.to_source(xyxy[keep])
     nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    return Detections(boxes[nonempty], scores[keep][nonempty], class_id[keep][nonempty])
+    return Detections(boxes[nonempty], scores[keep][nonempty], class_id[keep][nonempty].astype(np.int64))
 
 
 def decode_centernet(

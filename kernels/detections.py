@@ -69,7 +69,7 @@ class Detections:
 
     def __getitem__(self, index: Index) -> Detections:
         """Select rows by int, slice, boolean mask or index array; columns stay aligned."""
-        if isinstance(index, int):
+        if isinstance(index, int | np.integer):
             index = [index]
         rows = np.arange(len(self))[index]
         return Detections(

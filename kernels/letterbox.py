@@ -68,8 +68,10 @@ def letterbox(
     canvas = out if out is not None else np.empty((target_h, target_w, image.shape[2]), dtype=np.float32)
     canvas.fill(pad_value)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = image if (new_w, new_h) == (src_w, src_h) else cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    resized = (
+        image if (new_w, new_h) == (src_w, src_h) else cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    )
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized.reshape(new_h, new_w, -1)  # cv2 drops a 1-channel axis
     transform = LetterboxTransform(
         scale=scale, pad_x=float(x0), pad_y=float(y0), source_width=src_w, source_height=src_h
     )

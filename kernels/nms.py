@@ -30,11 +30,10 @@ def nms(
         boxes = boxes + (np.asarray(class_id, dtype=np.float64) * span)[:, None]
     order = np.argsort(-np.asarray(scores), kind="stable")
     keep: list[int] = []
-    while order.size:
+    limit = len(boxes) if max_keep is None else max_keep
+    while order.size and len(keep) < limit:
         best = int(order[0])
         keep.append(best)
-        if max_keep is not None and len(keep) >= max_keep:
-            break
         rest = order[1:]
         overlaps = box_iou(boxes[best : best + 1], boxes[rest])[0]
         order = rest[overlaps <= iou_threshold]

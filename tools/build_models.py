@@ -62,8 +62,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     "centernet": ModelSpec(
         name="centernet",
         npm_file="centernet.json",
-        upstream="CenterNet with MobileNetV3 backbone (github 610265158/mobilenetv3_centernet), "
-        "COCO-80",
+        upstream="CenterNet with MobileNetV3 backbone (github 610265158/mobilenetv3_centernet), COCO-80",
         input_format="images: float32 [N,512,512,3], RGB, 0..255, no normalisation (NHWC)",
         output_format="detections: float32 [N,100,6] = x1,y1,x2,y2,score,class in 512-px "
         "input coordinates, top-100 after 3x3 max-pool peak picking (no NMS needed); "
@@ -131,7 +130,7 @@ def verify_batching(onnx_path: Path) -> dict[str, Any]:
     singles = np.concatenate([session.run(None, {inp.name: batch[i : i + 1]})[0] for i in range(4)])
     try:
         batched = session.run(None, {inp.name: batch})[0]
-    except Exception as error:  # noqa: BLE001 - report whatever ORT raised
+    except Exception as error:
         return {"batch_gt_1": False, "batch_note": f"batch 4 failed: {error}"}
     max_diff = float(np.abs(batched - singles).max())
     agrees = bool(np.allclose(batched, singles, atol=1e-2))
@@ -262,7 +261,9 @@ def _unfuse(node: dict[str, Any]) -> list[dict[str, Any]]:
         },
     ]
     if activation:
-        nodes.append({"name": node["name"], "op": activation, "input": [bias_name], "attr": {"T": {"type": "DT_FLOAT"}}})
+        nodes.append(
+            {"name": node["name"], "op": activation, "input": [bias_name], "attr": {"T": {"type": "DT_FLOAT"}}}
+        )
     return nodes
 
 

@@ -63,7 +63,10 @@ def _result_json(result: AnalysisResult) -> str:
     ]
     return json.dumps(
         {
-            "usage": {"processed_frames": result.processed_frames, "processing_time_ms": round(result.elapsed_s * 1000)},
+            "usage": {
+                "processed_frames": result.processed_frames,
+                "processing_time_ms": round(result.elapsed_s * 1000),
+            },
             "finish_reason": result.finish_reason,
             "stream_info": {
                 "total_frames": result.stats.total_frames,

@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models import MODELS_DIR
 
 
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VISIONGRID_", env_file=".env", extra="ignore")
 
