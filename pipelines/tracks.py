@@ -64,4 +64,4 @@ class TrackAggregator:
 
     @property
     def tracks(self) -> list[TrackSummary]:
-        return list(self._tracks.values())
+        return sorted(self._tracks.values(), key=lambda track: track.track_id)

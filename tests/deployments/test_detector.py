@@ -14,7 +14,9 @@ from models.coco import COCO_CLASSES, class_ids_for
 from models.registry import get_model
 from tests.conftest import read_rgb
 
-PERSON, BICYCLE, CAR, TRUCK, DOG, HORSE = (COCO_CLASSES.index(n) for n in ("person", "bicycle", "car", "truck", "dog", "horse"))
+PERSON, BICYCLE, CAR, TRUCK, DOG, HORSE = (
+    COCO_CLASSES.index(n) for n in ("person", "bicycle", "car", "truck", "dog", "horse")
+)
 
 
 def _best(detections, class_ids):  # type: ignore[no-untyped-def]

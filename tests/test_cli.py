@@ -1,0 +1,49 @@
+"""The `visiongrid analyse` command prints tracks, or JSON, and exits 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from visiongrid.cli import main
+
+
+def test_analyse_prints_a_track_table(media_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["analyse", str(media_dir / "vtest.avi"), "--max-frames", "6", "--classes", "pedestrian"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "6 frames analysed" in out and "finish_reason=max_frames" in out
+    assert "pedestrian" in out.splitlines()[2]
+
+
+def test_analyse_json_follows_the_result_shape(media_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["analyse", str(media_dir / "vtest.avi"), "--max-frames", "4", "--sampling", "interval", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["usage"]["processed_frames"] == 4
+    assert result["stream_info"]["total_frames"] == 795
+    assert result["tracks"] and {"track_id", "class", "first_frame", "last_frame"} <= set(result["tracks"][0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "detect,teleport"], "unknown step 'teleport'"),
+        (["--classes", "dragon"], "unknown class 'dragon'"),
+        (["--sampling", "interval", "--value", "0"], "sampling.value"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    media_dir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["analyse", str(media_dir / "vtest.avi"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_not_a_video_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x01garbage" * 100)
+    assert main(["analyse", str(junk)]) == 2
+    assert "error" in capsys.readouterr().err
