@@ -6,16 +6,21 @@ wraps it and batches across tasks. Pre/post-processing lives in ``kernels/``.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+from ray import serve
 
 from kernels.box_decoding import DECODERS
 from kernels.detections import Detections
 from kernels.letterbox import LetterboxTransform, letterbox
-from models.registry import ModelEntry
+from models.registry import ModelEntry, get_model
+from visiongrid.settings import Settings
 
 
 def make_session(path: str, intra_op_threads: int, inter_op_threads: int = 1) -> ort.InferenceSession:
@@ -55,22 +60,30 @@ class Detector:
         self._std = np.asarray(entry.std, dtype=np.float32)
         self._needs_normalise = bool(np.any(self._mean != 0) or np.any(self._std != 1))
 
+    def _letterbox_into(
+        self, batch: npt.NDArray[np.float32], index: int, image: npt.NDArray[np.uint8]
+    ) -> LetterboxTransform:
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+        height, width = self.input_size
+        return letterbox(image, (height, width), pad_value=self.entry.pad_value, out=batch[index])[1]
+
+    def _to_model_layout(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        if self._needs_normalise:
+            batch -= self._mean
+            batch /= self._std
+        if self.entry.input_layout == "NCHW":
+            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+        return batch
+
     def preprocess(
         self, images: Sequence[npt.NDArray[np.uint8]]
     ) -> tuple[npt.NDArray[np.float32], list[LetterboxTransform]]:
         """Letterbox every frame straight into one batch tensor (one copy per frame)."""
         height, width = self.input_size
         batch = np.empty((len(images), height, width, 3), dtype=np.float32)
-        transforms = [
-            letterbox(image, (height, width), pad_value=self.entry.pad_value, out=batch[i])[1]
-            for i, image in enumerate(images)
-        ]
-        if self._needs_normalise:
-            batch -= self._mean
-            batch /= self._std
-        if self.entry.input_layout == "NCHW":
-            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
-        return batch, transforms
+        transforms = [self._letterbox_into(batch, i, image) for i, image in enumerate(images)]
+        return self._to_model_layout(batch), transforms
 
     def infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Run the model; a fixed-batch model is run one image at a time."""
@@ -95,3 +108,76 @@ class Detector:
             self._decode(raw[i], transforms[i], min_confidence=min_confidence, class_filter=class_filter)
             for i in range(len(images))
         ]
+
+    def detect_each(self, requests: Sequence[DetectRequest]) -> list[Detections | Exception]:
+        """One batched model call for requests with their own options; a bad item fails alone.
+
+        This is what the Serve deployment batches across tasks: each item carries its task's
+        score floor and class filter, and an item that cannot be pre-processed (wrong shape,
+        empty) comes back as its exception instead of failing the whole batch.
+        """
+        height, width = self.input_size
+        batch = np.empty((len(requests), height, width, 3), dtype=np.float32)
+        results: list[Detections | Exception] = []
+        good: list[tuple[int, LetterboxTransform]] = []
+        for slot, request in enumerate(requests):
+            try:
+                good.append((slot, self._letterbox_into(batch, len(good), request.image)))
+                results.append(Detections.empty())
+            except Exception as error:
+                results.append(error)
+        if good:
+            raw = self.infer(self._to_model_layout(batch[: len(good)]))
+            for row, (slot, transform) in enumerate(good):
+                request = requests[slot]
+                class_filter = np.asarray(request.class_filter) if request.class_filter else None
+                results[slot] = self._decode(
+                    raw[row], transform, min_confidence=request.min_confidence, class_filter=class_filter
+                )
+        return results
+
+
+@dataclass(frozen=True)
+class DetectRequest:
+    """One frame to detect on, with the asking task's options."""
+
+    image: npt.NDArray[np.uint8]
+    min_confidence: float = 0.3
+    class_filter: tuple[int, ...] | None = None
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1.0}, max_ongoing_requests=64)
+class DetectorDeployment:
+    """The detector as a Ray Serve deployment: frames from every running task are batched
+    together (``@serve.batch``), each keeping its own options and its own errors."""
+
+    def __init__(self, settings: Settings) -> None:
+        threads = max(1, round(settings.detector_num_cpus))  # ORT threads follow the replica's CPU share
+        self.detector = Detector(
+            get_model(settings.detector_model, settings.models_dir),
+            intra_op_threads=threads,
+            inter_op_threads=settings.ort_inter_op_threads,
+        )
+        # serve.batch wrappers carry setters the type checker does not see
+        self.detect_batch.set_max_batch_size(settings.detector_max_batch_size)  # type: ignore[attr-defined]
+        self.detect_batch.set_batch_wait_timeout_s(settings.detector_batch_wait_s)  # type: ignore[attr-defined]
+        self.batch_sizes: Counter[int] = Counter()
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.005)
+    async def detect_batch(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
+        self.batch_sizes[len(requests)] += 1
+        # ONNX Runtime releases the GIL; running it off the event loop lets the next batch
+        # gather while this one computes.
+        return await asyncio.to_thread(self.detector.detect_each, requests)
+
+    async def detect(
+        self, image: npt.NDArray[np.uint8], min_confidence: float, class_filter: tuple[int, ...] | None
+    ) -> Detections:
+        result = await self.detect_batch(DetectRequest(image, min_confidence, class_filter))
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def batch_stats(self) -> dict[int, int]:
+        """How many model calls ran at each batch size (tests assert batching on this)."""
+        return dict(self.batch_sizes)

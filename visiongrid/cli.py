@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from models.coco import UnknownClassError, class_name
 from pipelines.bare_loop import AnalysisResult, UnknownStepError, analyse_video
 from pipelines.decode import FrameRange, Sampling, VideoDecodeError
+from visiongrid.settings import get_settings
 
 
 def _csv(value: str) -> list[str]:
@@ -36,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     analyse.add_argument("--classes", type=_csv, default=None, help="e.g. pedestrian,vehicle (COCO names or aliases)")
     analyse.add_argument("--min-confidence", type=float, default=None)
     analyse.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    serve_cmd = commands.add_parser("serve", help="start local Ray (or join VISIONGRID_RAY_ADDRESS) and the API")
+    serve_cmd.add_argument("--host", default=None, help="bind address (default: VISIONGRID_HOST or 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, default=None, help="HTTP port (default: VISIONGRID_PORT or 8080)")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key for a project and print its secret once")
+    create.add_argument("--project", required=True)
     return parser
 
 
@@ -105,10 +115,34 @@ def analyse_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    from visiongrid.serving import start
+
+    overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
+    settings = get_settings().model_copy(update=overrides)
+    print(f"VisionGrid API on http://{settings.host}:{settings.port} (metrics: :{settings.metrics_export_port})")
+    start(settings, blocking=True)
+    return 0
+
+
+def keys_command(args: argparse.Namespace) -> int:
+    from store.db import open_engine
+    from store.keys import KeyStore
+
+    settings = get_settings()
+    record, secret = KeyStore(open_engine(settings.resolved_database_url())).create(args.project)
+    print(f"project: {record.project}\nkey id:  {record.id}\nsecret:  {secret}\n(the secret is shown once; store it)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("analyse", "analyze"):
         return analyse_command(args)
+    if args.command == "serve":
+        return serve_command(args)
+    if args.command == "keys":
+        return keys_command(args)
     return 2
 
 

@@ -40,6 +40,50 @@ class Settings(BaseSettings):
     default_max_frames: int = Field(3000, ge=1, description="contract default for max_frames")
     max_video_pixels: int = Field(4096 * 2160, ge=1, description="frames larger than this are refused")
 
+    # --- storage / database -----------------------------------------------------------
+    data_dir: Path = Field(Path(".data"), description="local state: SQLite database, staged media")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
+    task_retention_s: float = Field(7 * 24 * 3600, gt=0, description="terminal tasks older than this are purged")
+
+    # --- task queue -------------------------------------------------------------------
+    max_running_tasks: int = Field(2, ge=1, description="tasks running at once, cluster-wide")
+    max_running_tasks_per_project: int = Field(2, ge=1, description="tasks running at once per project")
+    claim_poll_interval_s: float = Field(0.5, gt=0, description="how often an idle worker looks for pending tasks")
+    heartbeat_interval_s: float = Field(2.0, gt=0, description="how often a running task proves it is alive")
+    heartbeat_timeout_s: float = Field(30.0, gt=0, description="a running task silent this long is failed")
+    reaper_interval_s: float = Field(5.0, gt=0, description="how often stale and expired tasks are swept")
+    task_workers: int = Field(1, ge=1, description="task worker replicas")
+    tasks_per_worker: int = Field(2, ge=1, description="tasks one worker replica runs concurrently")
+    frame_queue_size: int = Field(8, ge=1, description="decoded frames buffered ahead of the models per task")
+    detector_inflight: int = Field(
+        2, ge=1, description="frames per task in flight to the detector at once (hides its round-trip latency)"
+    )
+
+    # --- media fetching ---------------------------------------------------------------
+    allow_private_urls: bool = Field(False, description="allow loopback/private media URLs (tests, local use)")
+    max_video_bytes: int = Field(2 * 1024**3, ge=1, description="largest video accepted, bytes")
+    max_video_duration_s: float = Field(4 * 3600, gt=0, description="longest video accepted, seconds")
+    media_fetch_timeout_s: float = Field(60.0, gt=0, description="connect/read timeout for media URLs")
+
+    # --- serving ----------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="HTTP bind address of the Serve proxy")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port (not 8000: Chroma's default)")
+    ray_address: str = Field("", description="Ray cluster address; empty starts a local Ray")
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs a local Ray may use; default all")
+    metrics_export_port: int = Field(8089, ge=1, le=65535, description="Prometheus scrape port of Ray")
+    ingress_max_ongoing_requests: int = Field(1000, ge=1, description="open SSE streams must never block calls")
+    detector_replicas: int = Field(1, ge=1)
+    detector_num_cpus: float = Field(1.0, gt=0, description="CPU share of a detector replica (ORT threads follow)")
+    detector_max_batch_size: int = Field(4, ge=1, description="frames batched across tasks per detector call")
+    detector_batch_wait_s: float = Field(0.005, ge=0, description="how long a detector batch waits to fill")
+    sse_heartbeat_interval_s: float = Field(15.0, gt=0, description=": comment lines keep idle streams open")
+    sse_terminal_grace_s: float = Field(5.0, ge=0, description="how long a stream of a reaped task waits for [DONE]")
+    sse_poll_interval_s: float = Field(0.05, gt=0, description="how often a live stream checks the archive")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside ``data_dir``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'visiongrid.db').resolve()}"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

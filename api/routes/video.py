@@ -1,0 +1,209 @@
+"""Video tasks: enqueue, list, inspect, stream, results, cancel, delete (contract: VisoWork Video API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from api.deps import ProjectDep, ServicesDep
+from api.errors import APIError, not_found
+from api.schemas import ProcessRequest, TaskCreated, TaskError, TaskList, TaskProgress, TaskView, VideoInput
+from api.sse import archive_stream, sse_response
+from pipelines.plan import TaskPlan
+from store import media
+from store.records import TASK_STATUSES, TaskRecord
+from visiongrid.settings import Settings
+
+router = APIRouter(prefix="/v1/video", tags=["video"])
+
+
+def _stream_url(task_id: str) -> str:
+    return f"/v1/video/tasks/{task_id}/stream"
+
+
+def task_view(task: TaskRecord, include_request: bool = False) -> TaskView:
+    percent = None
+    if task.total_frames and task.last_frame_index is not None:
+        percent = round(min(100.0, 100.0 * (task.last_frame_index + 1) / task.total_frames), 1)
+    if task.status == "succeeded":
+        percent = 100.0
+    return TaskView(
+        id=task.id,
+        status=task.status,
+        model=task.model,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        progress=TaskProgress(
+            processed_frames=task.processed_frames,
+            last_frame_index=task.last_frame_index,
+            total_frames=task.total_frames,
+            percent=percent,
+        ),
+        usage=task.usage,
+        finish_reason=task.finish_reason,
+        error=TaskError(code=task.error_code, message=task.error_message) if task.error_code else None,
+        stream_url=_stream_url(task.id),
+        results_url=f"/v1/video/tasks/{task.id}/results",
+        request=task.request if include_request else None,
+    )
+
+
+def _normalised_input(item: VideoInput, settings: Settings) -> dict[str, Any]:
+    """The stored form of an input: defaults filled in, base64 replaced by its staged path."""
+    sampling: dict[str, Any] = item.sampling.model_dump() if item.sampling else {"mode": "fps", "value": None}
+    if sampling["value"] is None and sampling["mode"] == "fps":
+        sampling["value"] = settings.default_sampling_fps
+    if sampling["value"] is None and sampling["mode"] == "interval":
+        sampling["value"] = 1
+    return {
+        "type": item.type,
+        "url": item.url,
+        "staged_path": None,
+        "sampling": sampling,
+        "range": item.range.model_dump() if item.range else None,
+        "max_frames": item.max_frames or settings.default_max_frames,
+    }
+
+
+@router.post("/process", status_code=202, response_model=TaskCreated)
+async def process(body: ProcessRequest, project: ProjectDep, services: ServicesDep, response: Response) -> TaskCreated:
+    """Validate, stage any base64 input, store the task as ``pending`` and return at once."""
+    settings = services.settings
+    item = body.input[0]
+    request: dict[str, Any] = {
+        "input": [_normalised_input(item, settings)],
+        "steps": [step.model_dump() for step in body.steps],
+        "model": body.model,
+    }
+    staged: list[str] = []
+    if item.type == "video_url":
+        assert item.url is not None
+        TaskPlan.from_request(request)  # PlanError → 400 naming the field, before anything is stored
+        await run_in_threadpool(media.check_url_allowed, item.url, settings, "input[0].url")
+    else:
+        assert item.data is not None
+        # validate with a placeholder first, so a bad request never leaves a staged file behind
+        TaskPlan.from_request({**request, "input": [{**request["input"][0], "staged_path": "(staged)"}]})
+        path = await run_in_threadpool(media.stage_base64, item.data, settings, "input[0].data")
+        request["input"][0]["staged_path"] = path
+        staged.append(path)
+    task = await run_in_threadpool(services.tasks.create, project, request, body.model, staged)
+    if services.wake_workers is not None:
+        services.wake_workers()
+    response.headers["Location"] = f"/v1/video/tasks/{task.id}"
+    return TaskCreated(id=task.id, status=task.status, stream_url=_stream_url(task.id))
+
+
+def _parse_time(value: str | None, field: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise APIError(400, "invalid_request", f"{field}: not an ISO-8601 date-time: {value!r}", field) from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@router.get("/tasks", response_model=TaskList)
+async def list_tasks(
+    project: ProjectDep,
+    services: ServicesDep,
+    status: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> TaskList:
+    if status is not None and status not in TASK_STATUSES:
+        raise APIError(400, "invalid_request", f"status must be one of {list(TASK_STATUSES)}", "status")
+    created_from, created_to = _parse_time(from_, "from"), _parse_time(to, "to")
+    try:
+        page, next_cursor = await run_in_threadpool(
+            lambda: services.tasks.list(
+                project, status=status, created_from=created_from, created_to=created_to, cursor=cursor, limit=limit
+            )
+        )
+    except ValueError as error:
+        raise APIError(400, "invalid_request", f"invalid cursor: {error}", "cursor") from error
+    return TaskList(data=[task_view(task) for task in page], next_cursor=next_cursor)
+
+
+async def _task_or_404(services: ServicesDep, project: str, task_id: str) -> TaskRecord:
+    task = await run_in_threadpool(services.tasks.get, project, task_id)
+    if task is None:
+        raise not_found("task", task_id)
+    return task
+
+
+@router.get("/tasks/{task_id}", response_model=TaskView, response_model_exclude_none=False)
+async def get_task(
+    task_id: str, project: ProjectDep, services: ServicesDep, include: str | None = None
+) -> JSONResponse:
+    task = await _task_or_404(services, project, task_id)
+    view = task_view(task, include_request=include == "request")
+    body = view.model_dump(mode="json", exclude={"request"} if include != "request" else set())
+    return JSONResponse(body)
+
+
+@router.get("/tasks/{task_id}/stream")
+async def stream(
+    task_id: str,
+    project: ProjectDep,
+    services: ServicesDep,
+    offset: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Replay from a byte offset (``?offset=`` or ``Last-Event-ID``), then tail live."""
+    await _task_or_404(services, project, task_id)
+    start = offset
+    if start is None and last_event_id:
+        if not last_event_id.strip().isdigit():
+            raise APIError(400, "invalid_request", "Last-Event-ID must be a byte offset", "Last-Event-ID")
+        start = int(last_event_id.strip())
+    settings = services.settings
+    return sse_response(
+        archive_stream(
+            task_id=task_id,
+            project=project,
+            offset=start or 0,
+            tasks=services.tasks,
+            archive=services.archive,
+            poll_interval_s=settings.sse_poll_interval_s,
+            heartbeat_interval_s=settings.sse_heartbeat_interval_s,
+            terminal_grace_s=settings.sse_terminal_grace_s,
+        )
+    )
+
+
+@router.get("/tasks/{task_id}/results")
+async def results(task_id: str, project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
+    task = await _task_or_404(services, project, task_id)
+    if task.status != "succeeded" or task.result is None:
+        raise APIError(404, "task_not_succeeded", f"task {task_id} is {task.status}", status=task.status)
+    return task.result
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=TaskView)
+async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, response: Response) -> TaskView:
+    """Running → ``cancelling`` (the runner stops at the next chunk); pending → ``cancelled``."""
+    task = await run_in_threadpool(services.tasks.request_cancel, project, task_id)
+    if task is None:
+        raise not_found("task", task_id)
+    response.status_code = 202 if task.status == "cancelling" else 200
+    return task_view(task)
+
+
+@router.delete("/tasks/{task_id}", status_code=204)
+async def delete_task(task_id: str, project: ProjectDep, services: ServicesDep) -> Response:
+    """Delete the task, its archive and its staged media; a running task's runner stops writing."""
+    task = await run_in_threadpool(services.tasks.delete, project, task_id)
+    if task is None:
+        raise not_found("task", task_id)
+    await run_in_threadpool(media.delete_staged, list(task.staged_media), services.settings)
+    return Response(status_code=204)

@@ -1,0 +1,43 @@
+"""What request handlers need, built once per ingress replica and kept on ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from store.archive import Archive
+from store.db import open_engine
+from store.keys import KeyStore
+from store.tasks import TaskStore
+from visiongrid.settings import Settings
+
+_installed: Services | None = None
+
+
+def install(services: Services) -> None:
+    """Make ``services`` the process-wide default.
+
+    Ray Serve deserialises the FastAPI app inside each ingress replica, so the replica's
+    constructor cannot reach that app object's ``state``; it installs its services here and
+    the dependency falls back to them.
+    """
+    global _installed
+    _installed = services
+
+
+def installed() -> Services | None:
+    return _installed
+
+
+@dataclass
+class Services:
+    settings: Settings
+    tasks: TaskStore
+    archive: Archive
+    keys: KeyStore
+    wake_workers: Callable[[], None] | None = None  # nudges a task worker to claim now instead of at its next poll
+
+    @classmethod
+    def from_settings(cls, settings: Settings, wake_workers: Callable[[], None] | None = None) -> Services:
+        engine = open_engine(settings.resolved_database_url())
+        return cls(settings, TaskStore(engine), Archive(engine), KeyStore(engine), wake_workers)

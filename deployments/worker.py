@@ -1,0 +1,112 @@
+"""Task workers: claim pending tasks from the durable queue and run them.
+
+A worker replica owns no task state that matters across a crash: each task it runs is a row
+it claimed atomically, kept alive by heartbeats. If the replica dies, the reaper (running in
+every worker) fails the task once its heartbeat is stale and closes its stream, so no task is
+left non-terminal. Tracker state lives with the task's runner and dies with it.
+
+Decoding happens here, next to the task, so each frame crosses the object store once (to the
+detector deployment, where frames of all tasks are batched together).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import uuid
+
+import numpy as np
+import numpy.typing as npt
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from deployments.metrics import ServeRunnerMetrics
+from kernels.detections import Detections
+from pipelines.reaper import sweep
+from pipelines.runner import TaskRunner
+from store.archive import Archive
+from store.db import open_engine
+from store.tasks import TaskStore
+from visiongrid.settings import Settings
+
+logger = logging.getLogger("visiongrid.worker")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=100)
+class TaskWorker:
+    async def __init__(self, settings: Settings, detector: DeploymentHandle) -> None:  # type: ignore[misc]
+        self.settings = settings
+        self.detector = detector
+        engine = open_engine(settings.resolved_database_url())
+        self.tasks = TaskStore(engine)
+        self.archive = Archive(engine)
+        self.metrics = ServeRunnerMetrics()
+        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.runner = TaskRunner(
+            tasks=self.tasks,
+            archive=self.archive,
+            detect=self._detect,
+            settings=settings,
+            runner_id=self.runner_id,
+            metrics=self.metrics,
+        )
+        self.running: dict[str, asyncio.Task[str]] = {}
+        self.wakeup = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._claim_loop()), loop.create_task(self._sweep_loop())]
+
+    async def _detect(
+        self, image: npt.NDArray[np.uint8], min_confidence: float, class_filter: tuple[int, ...] | None
+    ) -> Detections:
+        result: Detections = await self.detector.detect.remote(image, min_confidence, class_filter)
+        return result
+
+    async def _claim_loop(self) -> None:
+        """Claim while there is room; otherwise wait for a wake-up, a finished task or the poll."""
+        while True:
+            try:
+                task = None
+                if len(self.running) < self.settings.tasks_per_worker:
+                    task = await asyncio.to_thread(
+                        self.tasks.claim_next,
+                        self.runner_id,
+                        max_running=self.settings.max_running_tasks,
+                        max_running_per_project=self.settings.max_running_tasks_per_project,
+                    )
+                if task is not None:
+                    job = asyncio.get_running_loop().create_task(self.runner.run(task))
+                    self.running[task.id] = job
+                    job.add_done_callback(functools.partial(self._finished, task.id))
+                    continue
+            except Exception:  # a database hiccup must not kill the loop
+                logger.exception("claim failed")
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=self.settings.claim_poll_interval_s)
+
+    def _finished(self, task_id: str, _job: object = None) -> None:
+        self.running.pop(task_id, None)
+        self.wakeup.set()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(sweep, self.tasks, self.archive, self.settings)
+                self.metrics.queue(await asyncio.to_thread(self.tasks.counts_by_status))
+            except Exception:
+                logger.exception("sweep failed")
+            await asyncio.sleep(self.settings.reaper_interval_s)
+
+    async def wake(self) -> None:
+        """Called by the ingress after enqueueing, so a task starts without waiting for the poll."""
+        self.wakeup.set()
+
+    async def running_tasks(self) -> list[str]:
+        return sorted(self.running)
+
+    async def pid(self) -> int:
+        return os.getpid()

@@ -1,0 +1,222 @@
+"""The single place that turns pipeline output into the contract's JSON and SSE bytes.
+
+Everything a client sees of a task -- live stream, replay, ``/results`` -- is built here, so the wire
+format has one definition. The archive stores the exact bytes :func:`sse_event` returns and the stream
+endpoint replays them verbatim, which is what makes ``Last-Event-ID: <byte offset>`` work: each event's
+``id`` *is* the cumulative byte count up to and including that event, so a client that reconnects with
+the last id it saw resumes exactly after that event.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Final
+
+import numpy as np
+
+from kernels.detections import Detections
+from models.coco import class_name
+from pipelines.decode import DecodeStats
+from pipelines.tracks import TrackSummary
+
+__all__ = ["CHUNK_OBJECT", "DONE_DATA", "RESULT_OBJECT", "frame_chunk", "result_body", "sse_event", "terminal_chunk"]
+
+CHUNK_OBJECT: Final[str] = "mm.pipeline.chunk"
+RESULT_OBJECT: Final[str] = "mm.pipeline.result"
+DONE_DATA: Final[str] = "[DONE]"
+
+_ID_PREFIX: Final[bytes] = b"id: "
+_DATA_PREFIX: Final[bytes] = b"\ndata: "
+_EVENT_END: Final[bytes] = b"\n\n"
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    """Compact JSON: chunks are archived and replayed per frame, so every byte is stored and sent again."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sse_event(data: str, start_offset: int) -> bytes:
+    """Exact bytes of one SSE event whose ``id`` is the byte offset just after the event.
+
+    ``id = start_offset + len(event)``, and the event contains the id's own digits, so the length depends
+    on the id: solve the fixed point ``n = base + digits(n)`` (``base`` = every byte but the digits).
+    ``digits`` is non-decreasing, so starting from ``digits(base)`` and re-evaluating converges in at most
+    two steps, including across 9→10, 99→100, … boundaries.
+
+    Formatted by hand as ``id: <n>\\ndata: <data>\\n\\n`` -- byte-identical to
+    ``sse_starlette.ServerSentEvent(data=..., id=..., sep="\\n").encode()`` for single-line data (a test
+    checks this), without depending on that library's formatting choices for a stored, replayed format.
+    """
+    if start_offset < 0:
+        raise ValueError(f"start_offset must be >= 0, got {start_offset}")
+    if "\n" in data or "\r" in data:
+        # A line break would split the payload into several `data:` lines (or end the event early).
+        raise ValueError("SSE data must be a single line")
+    payload = data.encode("utf-8")
+    base = start_offset + len(_ID_PREFIX) + len(_DATA_PREFIX) + len(payload) + len(_EVENT_END)
+    digits = len(str(base))
+    while len(str(base + digits)) != digits:
+        digits = len(str(base + digits))
+    end = base + digits
+    event = b"".join((_ID_PREFIX, str(end).encode("ascii"), _DATA_PREFIX, payload, _EVENT_END))
+    assert len(event) == end - start_offset
+    return event
+
+
+def _stream_info(
+    *,
+    frame_index: int | None,
+    stats: DecodeStats | None,
+    elapsed_ms: int,
+    timestamp_ms: float | None,
+) -> dict[str, Any]:
+    """``stream_info`` in the contract's field order; unknown values are ``null`` / zero, never invented."""
+    return {
+        "frame_index": frame_index,
+        "total_frames": stats.total_frames if stats is not None else None,
+        "decoded_frames": stats.decoded_frames if stats is not None else 0,
+        "dropped_frames": stats.dropped_frames if stats is not None else 0,
+        "fps": round(float(stats.fps), 6) if stats is not None and math.isfinite(stats.fps) else 0.0,
+        "elapsed_ms": int(elapsed_ms),
+        "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3),
+    }
+
+
+def _rois(xyxy: np.ndarray, width: int, height: int) -> list[dict[str, int]]:
+    """Integer boxes in source pixels, clipped to the frame, at least 1×1.
+
+    Rounding (not truncation) keeps a box centred on what the detector saw; the 1-pixel minimum keeps
+    degenerate boxes drawable and valid for crops by later steps.
+    """
+    boxes = np.rint(np.asarray(xyxy, dtype=np.float64)).astype(np.int64) if len(xyxy) else np.empty((0, 4), np.int64)
+    rois = []
+    for x1, y1, x2, y2 in boxes.tolist():
+        if width > 0:
+            x1 = min(max(x1, 0), width - 1)
+            x2 = min(max(x2, x1 + 1), width)
+        else:
+            x1 = max(x1, 0)
+            x2 = max(x2, x1 + 1)
+        if height > 0:
+            y1 = min(max(y1, 0), height - 1)
+            y2 = min(max(y2, y1 + 1), height)
+        else:
+            y1 = max(y1, 0)
+            y2 = max(y2, y1 + 1)
+        rois.append({"left": x1, "top": y1, "width": x2 - x1, "height": y2 - y1})
+    return rois
+
+
+def _targets(detections: Detections, labels: dict[int, str] | None, width: int, height: int) -> list[dict[str, Any]]:
+    rois = _rois(detections.xyxy, width, height)
+    return [
+        {
+            "track_id": track_id,
+            "class": class_name(class_id, labels),
+            "confidence": round(confidence, 4),
+            "roi": roi,
+        }
+        for track_id, class_id, confidence, roi in zip(
+            detections.track_id.tolist(),
+            detections.class_id.tolist(),
+            detections.confidence.tolist(),
+            rois,
+            strict=True,
+        )
+    ]
+
+
+def frame_chunk(
+    task_id: str,
+    *,
+    frame_index: int,
+    timestamp_ms: float,
+    stats: DecodeStats,
+    elapsed_ms: int,
+    detections: Detections,
+    labels: dict[int, str] | None,
+    model: str | None,
+    first: bool,
+) -> str:
+    """JSON text of the chunk for one processed frame (one per frame, ``targets: []`` when empty).
+
+    A chunk for an empty frame is still sent because clients count chunks as progress and the
+    contract's ``frame_index`` must advance; ``model`` (the routing hint) appears only in the first chunk,
+    as the contract echoes it once.
+    """
+    payload: dict[str, Any] = {"id": task_id, "object": CHUNK_OBJECT}
+    if first:
+        payload["model"] = model
+    payload["stream_info"] = _stream_info(
+        frame_index=frame_index, stats=stats, elapsed_ms=elapsed_ms, timestamp_ms=timestamp_ms
+    )
+    payload["delta"] = {"results": [{"index": 0, "targets": _targets(detections, labels, stats.width, stats.height)}]}
+    payload["finish_reason"] = None
+    return _dumps(payload)
+
+
+def terminal_chunk(
+    task_id: str,
+    *,
+    finish_reason: str,
+    usage: dict[str, Any],
+    stats: DecodeStats | None,
+    elapsed_ms: int,
+    error: dict[str, Any] | None = None,
+    model: str | None = None,
+    first: bool = False,
+    frame_index: int | None = None,
+    timestamp_ms: float | None = None,
+) -> str:
+    """JSON text of the last chunk: non-null ``finish_reason``, the ``usage`` block, ``error`` if failed.
+
+    ``frame_index`` / ``timestamp_ms`` are those of the last processed frame (``null`` if none), so the
+    stream's frame index never goes backwards at the end; ``first`` is set when the task fails before any
+    frame chunk, so the model hint is still echoed once.
+    """
+    payload: dict[str, Any] = {"id": task_id, "object": CHUNK_OBJECT}
+    if first:
+        payload["model"] = model
+    payload["stream_info"] = _stream_info(
+        frame_index=frame_index, stats=stats, elapsed_ms=elapsed_ms, timestamp_ms=timestamp_ms
+    )
+    payload["delta"] = {"results": []}
+    payload["finish_reason"] = finish_reason
+    payload["usage"] = usage
+    if error is not None:
+        payload["error"] = {"code": error.get("code"), "message": error.get("message")}
+    return _dumps(payload)
+
+
+def result_body(
+    task_id: str,
+    *,
+    model: str | None,
+    usage: dict[str, Any],
+    tracks: list[TrackSummary],
+    labels: dict[int, str] | None,
+) -> dict[str, Any]:
+    """The ``/results`` body: one summary per track id, built from the same aggregator the chunks fed."""
+    return {
+        "id": task_id,
+        "object": RESULT_OBJECT,
+        "model": model,
+        "usage": {
+            "processed_frames": int(usage.get("processed_frames", 0)),
+            "processing_time_ms": int(usage.get("processing_time_ms", 0)),
+        },
+        "tracks": [
+            {
+                "track_id": track.track_id,
+                "class": class_name(track.class_id, labels),
+                "first_frame": track.first_frame,
+                "last_frame": track.last_frame,
+                "first_timestamp_ms": round(track.first_timestamp_ms, 3),
+                "last_timestamp_ms": round(track.last_timestamp_ms, 3),
+                "frames_seen": track.frames_seen,
+                "best_confidence": round(track.best_confidence, 4),
+            }
+            for track in tracks
+        ],
+    }

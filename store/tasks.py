@@ -1,0 +1,399 @@
+"""The video task queue and its lifecycle, in the database so every replica sees one queue.
+
+Life of a task: ``pending`` -> (claimed by a runner) ``running`` -> ``succeeded`` | ``failed`` | ``cancelled``;
+a cancel request on a running task passes through ``cancelling`` until its runner stops. A runner proves it is
+alive with heartbeats; the reaper fails tasks whose runner went silent (``runner_lost``).
+
+Every state change is a conditional ``UPDATE ... WHERE status IN (...)`` (and ``runner_id = ...`` where a runner
+acts), so a late or duplicate actor changes nothing. The claim additionally runs in a write transaction
+(``store.db.write_transaction``) because the concurrency limits are a read-then-write decision.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import datetime as dt
+from typing import Any, Final, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, Row
+from ulid import ULID
+
+from store.db import write_transaction
+from store.records import ACTIVE_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, TaskRecord, TaskStatus
+from store.tables import ArchiveEvent, Task, to_utc, utcnow
+
+_CLAIM_LOCK_KEY: Final[int] = 0x5647_434C  # "VGCL": PostgreSQL advisory lock serialising claims
+_CLAIM_BATCH: Final[int] = 16
+_ACTIVE: Final[tuple[str, ...]] = tuple(sorted(ACTIVE_STATUSES))
+_TERMINAL: Final[tuple[str, ...]] = tuple(sorted(TERMINAL_STATUSES))
+_MAX_LIST_LIMIT: Final[int] = 1000
+
+
+def _record(row: Row[Any]) -> TaskRecord:
+    """A row of ``select(Task)`` as the immutable record callers get."""
+    m = row._mapping
+    return TaskRecord(
+        id=m["id"],
+        project=m["project"],
+        status=cast(TaskStatus, m["status"]),
+        request=m["request"],
+        model=m["model"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        heartbeat_at=m["heartbeat_at"],
+        runner_id=m["runner_id"],
+        processed_frames=m["processed_frames"],
+        last_frame_index=m["last_frame_index"],
+        total_frames=m["total_frames"],
+        finish_reason=m["finish_reason"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        usage=m["usage"],
+        result=m["result"],
+        archive_bytes=m["archive_bytes"],
+        staged_media=list(m["staged_media"] or []),
+    )
+
+
+def _fetch(conn: Connection, task_id: str) -> TaskRecord | None:
+    row = conn.execute(sa.select(Task).where(Task.id == task_id)).first()
+    return _record(row) if row is not None else None
+
+
+def _encode_cursor(record: TaskRecord) -> str:
+    raw = f"{record.created_at.isoformat()}|{record.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    """The (created_at, id) position a cursor stands for; anything malformed is ValueError("cursor")."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, task_id = raw.split("|", 1)
+        created_at = dt.datetime.fromisoformat(created)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("cursor") from None
+    if created_at.tzinfo is None or not task_id.startswith("vt_"):
+        raise ValueError("cursor")
+    return to_utc(created_at), task_id
+
+
+class TaskStore:
+    """Tasks of every project. One instance per process is enough; it holds only the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # --- submit / read ----------------------------------------------------------------------------
+
+    def create(
+        self, project: str, request: dict[str, Any], model: str | None, staged_media: builtins.list[str] | None = None
+    ) -> TaskRecord:
+        """A new pending task ("vt_" + ULID, so ids sort by creation time)."""
+        task_id = f"vt_{ULID()}"
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                sa.insert(Task).values(
+                    id=task_id,
+                    project=project,
+                    status="pending",
+                    request=request,
+                    model=model,
+                    created_at=utcnow(),
+                    staged_media=builtins.list(staged_media or []),
+                    processed_frames=0,
+                    archive_bytes=0,
+                    cancel_requested=False,
+                )
+            )
+            record = _fetch(conn, task_id)
+        assert record is not None
+        return record
+
+    def get(self, project: str, task_id: str) -> TaskRecord | None:
+        """The task, or None when it does not exist or belongs to another project (same answer: no leak)."""
+        record = self.get_any(task_id)
+        if record is None or record.project != project:
+            return None
+        return record
+
+    def get_any(self, task_id: str) -> TaskRecord | None:
+        """The task whatever its project (runners and the reaper act across projects)."""
+        with self._engine.connect() as conn:
+            return _fetch(conn, task_id)
+
+    def list(
+        self,
+        project: str,
+        *,
+        status: str | None = None,
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> tuple[builtins.list[TaskRecord], str | None]:
+        """One page of the project's tasks, newest first, and the cursor of the next page (None at the end).
+
+        ``created_from`` is inclusive and ``created_to`` exclusive. The cursor encodes the last row's
+        (created_at, id), so paging stays exact while new tasks arrive and after rows are deleted.
+        """
+        if limit < 1:
+            raise ValueError("limit")
+        limit = min(limit, _MAX_LIST_LIMIT)
+        query = sa.select(Task).where(Task.project == project)
+        if status is not None:
+            query = query.where(Task.status == status)
+        if created_from is not None:
+            query = query.where(Task.created_at >= created_from)
+        if created_to is not None:
+            query = query.where(Task.created_at < created_to)
+        if cursor is not None:
+            after_created, after_id = _decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    Task.created_at < after_created,
+                    sa.and_(Task.created_at == after_created, Task.id < after_id),
+                )
+            )
+        query = query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
+        with self._engine.connect() as conn:
+            records = [_record(row) for row in conn.execute(query)]
+        if len(records) > limit:
+            page = records[:limit]
+            return page, _encode_cursor(page[-1])
+        return records, None
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Tasks per status across all projects, every status present (zeros included), for metrics."""
+        counts = dict.fromkeys(TASK_STATUSES, 0)
+        with self._engine.connect() as conn:
+            for status, count in conn.execute(sa.select(Task.status, sa.func.count()).group_by(Task.status)):
+                counts[status] = int(count)
+        return counts
+
+    def pending_count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(Task.status == "pending")).scalar_one())
+
+    # --- runners ----------------------------------------------------------------------------------
+
+    def claim_next(self, runner_id: str, *, max_running: int, max_running_per_project: int) -> TaskRecord | None:
+        """Atomically take the oldest pending task the limits allow, or None.
+
+        FIFO by (created_at, id), skipping tasks of projects already at ``max_running_per_project``
+        running/cancelling tasks; nothing at all once ``max_running`` tasks are running/cancelling.
+        The decision and the flip to ``running`` happen in one write transaction (SQLite: the write lock;
+        PostgreSQL: an advisory lock), so concurrent claimers can neither take the same task nor overshoot
+        a limit; the ``WHERE status = 'pending'`` + rowcount check is a second guard.
+        """
+        # Idle workers poll this often: answer "nothing to do" with a plain read, no write lock.
+        with self._engine.connect() as conn:
+            if conn.execute(sa.select(Task.id).where(Task.status == "pending").limit(1)).first() is None:
+                return None
+        with write_transaction(self._engine, pg_lock_key=_CLAIM_LOCK_KEY) as conn:
+            running_by_project: dict[str, int] = {
+                project: int(count)
+                for project, count in conn.execute(
+                    sa.select(Task.project, sa.func.count()).where(Task.status.in_(_ACTIVE)).group_by(Task.project)
+                )
+            }
+            if sum(running_by_project.values()) >= max_running:
+                return None
+            full = [project for project, count in running_by_project.items() if count >= max_running_per_project]
+            tried: set[str] = set()
+            while True:
+                query = sa.select(Task.id).where(Task.status == "pending")
+                if full:
+                    query = query.where(Task.project.not_in(full))
+                if tried:
+                    query = query.where(Task.id.not_in(tried))
+                candidates = conn.execute(query.order_by(Task.created_at, Task.id).limit(_CLAIM_BATCH)).scalars().all()
+                if not candidates:
+                    return None
+                for task_id in candidates:
+                    tried.add(task_id)
+                    now = utcnow()
+                    claimed = conn.execute(
+                        sa.update(Task)
+                        .where(Task.id == task_id, Task.status == "pending")
+                        .values(status="running", runner_id=runner_id, started_at=now, heartbeat_at=now)
+                    )
+                    if claimed.rowcount == 1:
+                        return _fetch(conn, task_id)
+
+    def heartbeat(
+        self,
+        task_id: str,
+        runner_id: str,
+        *,
+        processed_frames: int,
+        last_frame_index: int | None,
+        total_frames: int | None,
+        archive_bytes: int,
+    ) -> TaskRecord | None:
+        """Record progress and liveness; the fresh record tells the runner whether to stop.
+
+        None means the task is no longer this runner's (reaped, deleted, finished, claimed by another):
+        the runner must stop without writing anything more. ``status == "cancelling"`` means: wind down.
+        """
+        with write_transaction(self._engine) as conn:
+            updated = conn.execute(
+                sa.update(Task)
+                .where(Task.id == task_id, Task.runner_id == runner_id, Task.status.in_(_ACTIVE))
+                .values(
+                    heartbeat_at=utcnow(),
+                    processed_frames=processed_frames,
+                    last_frame_index=last_frame_index,
+                    total_frames=total_frames,
+                    archive_bytes=archive_bytes,
+                )
+            )
+            if updated.rowcount != 1:
+                return None
+            return _fetch(conn, task_id)
+
+    def finish(
+        self,
+        task_id: str,
+        runner_id: str,
+        *,
+        status: str,
+        finish_reason: str | None,
+        usage: dict[str, Any] | None,
+        result: dict[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        processed_frames: int | None = None,
+        archive_bytes: int | None = None,
+    ) -> bool:
+        """Move the runner's running/cancelling task to a terminal status; whether it applied.
+
+        False when the task is gone, already terminal (e.g. reaped) or held by another runner: a task
+        finishes exactly once, and only its owner finishes it.
+        """
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"finish status must be one of {sorted(TERMINAL_STATUSES)}, not {status!r}")
+        values: dict[str, Any] = {
+            "status": status,
+            "finished_at": utcnow(),
+            "finish_reason": finish_reason,
+            "usage": usage,
+            "result": result,
+            "error_code": error_code,
+            "error_message": error_message,
+        }
+        if processed_frames is not None:
+            values["processed_frames"] = processed_frames
+        if archive_bytes is not None:
+            values["archive_bytes"] = archive_bytes
+        with write_transaction(self._engine) as conn:
+            updated = conn.execute(
+                sa.update(Task)
+                .where(Task.id == task_id, Task.runner_id == runner_id, Task.status.in_(_ACTIVE))
+                .values(**values)
+            )
+            return updated.rowcount == 1
+
+    # --- clients ----------------------------------------------------------------------------------
+
+    def request_cancel(self, project: str, task_id: str) -> TaskRecord | None:
+        """Ask a task to stop; the fresh record, or None when not found / another project's.
+
+        pending -> cancelled at once (no runner to tell); running -> cancelling (its runner sees it on its next
+        heartbeat and finishes it as cancelled); cancelling and terminal tasks are left as they are.
+        """
+        for _ in range(5):  # a concurrent claim/finish can move the task between our read and write
+            with write_transaction(self._engine) as conn:
+                record = _fetch(conn, task_id)
+                if record is None or record.project != project:
+                    return None
+                if record.status == "pending":
+                    values: dict[str, Any] = {
+                        "status": "cancelled",
+                        "finished_at": utcnow(),
+                        "finish_reason": "cancelled",
+                        "cancel_requested": True,
+                    }
+                elif record.status == "running":
+                    values = {"status": "cancelling", "cancel_requested": True}
+                else:
+                    return record
+                updated = conn.execute(
+                    sa.update(Task).where(Task.id == task_id, Task.status == record.status).values(**values)
+                )
+                if updated.rowcount == 1:
+                    return _fetch(conn, task_id)
+        return self.get(project, task_id)
+
+    def delete(self, project: str, task_id: str) -> TaskRecord | None:
+        """Delete the task and its archive; the deleted record (the caller removes its staged media) or None.
+
+        A running task may be deleted: its runner's next heartbeat returns None and it stops.
+        """
+        with write_transaction(self._engine) as conn:
+            record = _fetch(conn, task_id)
+            if record is None or record.project != project:
+                return None
+            self._delete_rows(conn, [task_id])
+            return record
+
+    # --- reaper -----------------------------------------------------------------------------------
+
+    def reap_stale(self, *, stale_after_s: float, now: dt.datetime | None = None) -> builtins.list[TaskRecord]:
+        """End every running/cancelling task whose runner stopped heartbeating; the reaped records (fresh).
+
+        A stale running task becomes ``failed`` (error_code ``runner_lost``, finish_reason ``error``); a stale
+        cancelling task becomes ``cancelled`` — the client asked for that and nothing more will come.
+        ``now`` is for tests and the reaper's own clock.
+        """
+        now = to_utc(now) if now is not None else utcnow()
+        cutoff = now - dt.timedelta(seconds=stale_after_s)
+        stale = sa.or_(Task.heartbeat_at < cutoff, Task.heartbeat_at.is_(None))
+        reaped: builtins.list[TaskRecord] = []
+        with write_transaction(self._engine) as conn:
+            candidates = conn.execute(sa.select(Task.id, Task.status).where(Task.status.in_(_ACTIVE), stale)).all()
+            for task_id, status in candidates:
+                if status == "cancelling":
+                    values: dict[str, Any] = {"status": "cancelled", "finish_reason": "cancelled"}
+                else:
+                    values = {
+                        "status": "failed",
+                        "finish_reason": "error",
+                        "error_code": "runner_lost",
+                        "error_message": (
+                            f"the task's runner stopped heartbeating (no heartbeat for over {stale_after_s:g} s)"
+                        ),
+                    }
+                updated = conn.execute(
+                    sa.update(Task)
+                    .where(Task.id == task_id, Task.status == status, stale)
+                    .values(finished_at=now, **values)
+                )
+                if updated.rowcount == 1:
+                    record = _fetch(conn, task_id)
+                    if record is not None:
+                        reaped.append(record)
+        return reaped
+
+    def purge_finished_before(self, cutoff: dt.datetime) -> builtins.list[TaskRecord]:
+        """Retention: delete terminal tasks finished before ``cutoff`` (and their archives); the deleted records."""
+        with write_transaction(self._engine) as conn:
+            rows = conn.execute(
+                sa.select(Task).where(Task.status.in_(_TERMINAL), Task.finished_at < cutoff).order_by(Task.finished_at)
+            ).all()
+            records = [_record(row) for row in rows]
+            if records:
+                self._delete_rows(conn, [record.id for record in records])
+        return records
+
+    @staticmethod
+    def _delete_rows(conn: Connection, task_ids: builtins.list[str]) -> None:
+        """Delete tasks and, explicitly, their archive events (also correct where foreign keys are off)."""
+        for start in range(0, len(task_ids), 500):  # stay under SQLite's bound-parameter limit
+            batch = task_ids[start : start + 500]
+            conn.execute(sa.delete(ArchiveEvent).where(ArchiveEvent.task_id.in_(batch)))
+            conn.execute(sa.delete(Task).where(Task.id.in_(batch)))

@@ -1,0 +1,91 @@
+"""One real VisionGrid on Ray Serve per test session, with every interval shrunk.
+
+Ray starts once (session scope); media are served by a loopback HTTP server, which the
+``allow_private_urls`` setting permits here and nowhere by default.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from store.db import open_engine
+from store.keys import KeyStore
+from tests.e2e.clips import write_walking_person_clip
+from visiongrid.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    base_url: str
+    media_url: str
+    settings: Settings
+    key_a: str
+    key_b: str
+
+    def client(self, key: str | None = None, timeout: float = 60) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key or self.key_a}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def media_server(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("served")
+    write_walking_person_clip(media_dir, root / "walk.mp4")
+    (root / "vtest.avi").symlink_to(media_dir / "vtest.avi")
+    (root / "notes.txt").write_text("this is not a video\n" * 50)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def service(media_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    import ray
+    from ray import serve
+
+    from visiongrid.serving import start
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("visiongrid-data"),
+        port=free_port(),
+        metrics_export_port=free_port(),
+        allow_private_urls=True,
+        ray_num_cpus=2,
+        detector_num_cpus=1,
+        max_running_tasks=2,
+        max_running_tasks_per_project=2,
+        tasks_per_worker=2,
+        claim_poll_interval_s=0.1,
+        heartbeat_interval_s=0.2,
+        heartbeat_timeout_s=3.0,
+        reaper_interval_s=0.5,
+        sse_heartbeat_interval_s=0.3,
+        sse_poll_interval_s=0.02,
+        media_fetch_timeout_s=5,
+    )
+    start(settings)
+    keys = KeyStore(open_engine(settings.resolved_database_url()))
+    _, key_a = keys.create("project-a")
+    _, key_b = keys.create("project-b")
+    yield Service(f"http://127.0.0.1:{settings.port}", media_server, settings, key_a, key_b)
+    serve.shutdown()
+    ray.shutdown()

@@ -1,0 +1,478 @@
+"""TaskRunner end to end on a real SQLite store, real archive, real detector and real clips.
+
+Each test claims a task like a worker would, runs it with ``asyncio.run`` and then reads back what a
+client would see: the archived SSE bytes, the task record and the ``/results`` body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+
+from deployments.detector import Detector
+from kernels.detections import Detections
+from pipelines.runner import CLAIM_LOST, DetectFn, TaskRunner
+from store.archive import Archive
+from store.db import _dispose_engines, open_engine
+from store.media import stage_bytes
+from store.records import TaskRecord
+from store.tasks import TaskStore
+from tests.conftest import read_rgb
+from tests.pipelines.test_chunks import parse_events
+from visiongrid.settings import Settings
+
+PROJECT = "proj"
+RUNNER = "runner-1"
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+def make_walking_clip(path: Path, person: np.ndarray, frames: int) -> Path:
+    """A real person cut from person.jpg walking left to right over a plain wall (640x480 H.264, 10 fps)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10, options={"g": "10"})
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for index in range(frames):
+            canvas = np.full((480, 640, 3), (188, 180, 166), np.uint8)
+            x = 40 + (12 * index) % 480
+            canvas[120:408, x : x + 106] = person
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def walking_clip_bytes(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    person = read_rgb(media_dir / "person.jpg")[96:384, 180:286]
+    return make_walking_clip(tmp_path_factory.mktemp("clips") / "walk.mp4", person, 20).read_bytes()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        heartbeat_interval_s=0.02,
+        heartbeat_timeout_s=30.0,
+        frame_queue_size=4,
+        detector_inflight=2,
+        reaper_interval_s=0.05,
+        claim_poll_interval_s=0.05,
+    )
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    yield open_engine(f"sqlite:///{tmp_path / 'db' / 'visiongrid.db'}")
+    _dispose_engines()
+
+
+@pytest.fixture
+def tasks(engine: Engine) -> TaskStore:
+    return TaskStore(engine)
+
+
+@pytest.fixture
+def archive(engine: Engine) -> Archive:
+    return Archive(engine)
+
+
+def detect_with(detector: Detector) -> DetectFn:
+    """The test DetectFn: a local detector called off the event loop, like the Ray handle would be."""
+
+    async def detect(image: np.ndarray, floor: float, classes: tuple[int, ...] | None) -> Detections:
+        found = await asyncio.to_thread(
+            detector.detect, [image], min_confidence=floor, class_filter=np.array(classes) if classes else None
+        )
+        return found[0]
+
+    return detect
+
+
+def video_request(
+    staged_path: str | None,
+    *,
+    sampling: dict[str, Any] | None = None,
+    max_frames: int = 3000,
+    classes: list[str] | None = None,
+    model: str | None = "qwen-vl-max",
+    url: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "input": [
+            {
+                "type": "video_base64" if staged_path else "video_url",
+                "url": url,
+                "staged_path": staged_path,
+                "sampling": sampling or {"mode": "interval", "value": 1},
+                "range": None,
+                "max_frames": max_frames,
+            }
+        ],
+        "steps": [{"model": "detect", "parameters": {"classes": classes, "min_confidence": None}, "when": None}],
+        "model": model,
+    }
+
+
+def submit(tasks: TaskStore, request: dict[str, Any]) -> TaskRecord:
+    """Create and claim a task, as the API and a worker would."""
+    created = tasks.create(PROJECT, request, request.get("model"))
+    claimed = tasks.claim_next(RUNNER, max_running=100, max_running_per_project=100)
+    assert claimed is not None and claimed.id == created.id and claimed.status == "running"
+    return claimed
+
+
+def decode_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("decode-")]
+
+
+def read_chunks(archive: Archive, task_id: str) -> tuple[list[dict[str, Any]], list[tuple[int, int, str]]]:
+    """The archived events, checked to tile the archive with id == end offset; (JSON chunks, raw events)."""
+    blob = archive.read(task_id)
+    events = parse_events(blob)
+    for start, end, data in events:
+        assert end == start + len(f"id: {end}\ndata: {data}\n\n".encode()), "id is not the event's end offset"
+    chunks = [json.loads(data) for _, _, data in events if data != "[DONE]"]
+    return chunks, events
+
+
+def assert_well_terminated(chunks: list[dict[str, Any]], events: list[tuple[int, int, str]]) -> dict[str, Any]:
+    """Frame chunks, then exactly one terminal chunk, then [DONE] as the very last event."""
+    assert events[-1][2] == "[DONE]" and sum(1 for *_, data in events if data == "[DONE]") == 1
+    *frames, terminal = chunks
+    assert terminal["finish_reason"] is not None and "usage" in terminal
+    assert all(chunk["finish_reason"] is None for chunk in frames)
+    indices = [chunk["stream_info"]["frame_index"] for chunk in frames]
+    assert indices == sorted(indices), "frame_index must be non-decreasing"
+    return terminal
+
+
+def frame_chunks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [chunk for chunk in chunks if chunk["finish_reason"] is None]
+
+
+def targets(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    return chunk["delta"]["results"][0]["targets"]
+
+
+def run(runner: TaskRunner, task: TaskRecord) -> str:
+    status = asyncio.run(runner.run(task))
+    assert decode_threads() == [], "the decode thread leaked"
+    return status
+
+
+def make_runner(tasks: TaskStore, archive: Archive, settings: Settings, detect: DetectFn) -> TaskRunner:
+    return TaskRunner(tasks=tasks, archive=archive, detect=detect, settings=settings, runner_id=RUNNER)
+
+
+class RecordingMetrics:
+    def __init__(self) -> None:
+        self.steps: Counter[str] = Counter()
+        self.finished: list[str] = []
+
+    def frame_processed(self, step: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.steps[step] += 1
+
+    def task_finished(self, status: str) -> None:
+        self.finished.append(status)
+
+
+# ---------------------------------------------------------------------------------------------- happy paths
+
+
+def test_staged_clip_runs_to_succeeded(
+    walking_clip_bytes: bytes, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    staged = stage_bytes(walking_clip_bytes, settings, ".mp4")
+    task = submit(tasks, video_request(staged, classes=["pedestrian"]))
+    metrics = RecordingMetrics()
+    runner = TaskRunner(
+        tasks=tasks, archive=archive, detect=detect_with(detector), settings=settings, runner_id=RUNNER, metrics=metrics
+    )
+    assert run(runner, task) == "succeeded"
+
+    chunks, events = read_chunks(archive, task.id)
+    terminal = assert_well_terminated(chunks, events)
+    frames = frame_chunks(chunks)
+    assert [chunk["stream_info"]["frame_index"] for chunk in frames] == list(range(20))  # one chunk per frame
+    assert all(chunk["id"] == task.id and chunk["object"] == "mm.pipeline.chunk" for chunk in chunks)
+    assert frames[0]["model"] == "qwen-vl-max" and all("model" not in chunk for chunk in chunks[1:])
+    info = frames[5]["stream_info"]
+    assert info["decoded_frames"] == 6 and info["dropped_frames"] == 0 and info["fps"] == pytest.approx(10)
+    assert info["total_frames"] == 20 and info["timestamp_ms"] == pytest.approx(500, abs=1)
+    assert terminal["finish_reason"] == "stop" and "error" not in terminal
+    assert terminal["usage"]["processed_frames"] == 20 and terminal["stream_info"]["frame_index"] == 19
+
+    # the moving person keeps one track id, reported with the request's own word
+    ids = {target["track_id"] for chunk in frames for target in targets(chunk)}
+    assert ids == {1}
+    assert {target["class"] for chunk in frames for target in targets(chunk)} == {"pedestrian"}
+    lefts = [targets(chunk)[0]["roi"]["left"] for chunk in frames if targets(chunk)]
+    assert len(lefts) == 20 and np.polyfit(np.arange(20), lefts, 1)[0] == pytest.approx(12, abs=2)
+
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "succeeded" and record.finish_reason == "stop"
+    assert record.processed_frames == 20 and record.archive_bytes == archive.size(task.id) == events[-1][1]
+    assert record.usage == terminal["usage"]
+    assert record.result is not None
+    (track,) = record.result["tracks"]
+    assert record.result["object"] == "mm.pipeline.result" and record.result["model"] == "qwen-vl-max"
+    assert record.result["usage"] == record.usage
+    assert track["track_id"] == 1 and track["class"] == "pedestrian"
+    assert (track["first_frame"], track["last_frame"], track["frames_seen"]) == (0, 19, 20)
+    assert metrics.steps["detect"] == 20 and metrics.finished == ["succeeded"]
+
+
+def test_real_pedestrians_results_agree_with_chunks(
+    media_dir: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    staged = stage_bytes((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
+    task = submit(tasks, video_request(staged, sampling={"mode": "fps", "value": 5}, max_frames=12, classes=["person"]))
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "succeeded"
+
+    chunks, events = read_chunks(archive, task.id)
+    terminal = assert_well_terminated(chunks, events)
+    frames = frame_chunks(chunks)
+    assert terminal["finish_reason"] == "max_frames" and len(frames) == 12
+    assert [chunk["stream_info"]["frame_index"] for chunk in frames] == list(range(0, 24, 2))
+    assert frames[-1]["stream_info"]["dropped_frames"] == 11  # every other source frame skipped by sampling
+
+    seen: dict[int, list[int]] = {}
+    for chunk in frames:
+        ids = [target["track_id"] for target in targets(chunk)]
+        assert len(ids) == len(set(ids)), "a track id twice in one frame"
+        for target in targets(chunk):
+            seen.setdefault(target["track_id"], []).append(chunk["stream_info"]["frame_index"])
+            roi = target["roi"]
+            assert roi["left"] >= 0 and roi["top"] >= 0 and roi["width"] >= 1 and roi["height"] >= 1
+            assert roi["left"] + roi["width"] <= 768 and roi["top"] + roi["height"] <= 576
+    record = tasks.get_any(task.id)
+    assert record is not None and record.result is not None
+    tracks = record.result["tracks"]
+    assert len(tracks) >= 3 and {track["track_id"] for track in tracks} == set(seen)
+    assert sorted(seen) == list(range(1, len(seen) + 1))
+    for track in tracks:
+        assert track["frames_seen"] == len(seen[track["track_id"]])
+        assert (track["first_frame"], track["last_frame"]) == (seen[track["track_id"]][0], seen[track["track_id"]][-1])
+        assert track["class"] == "person"
+
+
+def test_two_tasks_share_one_event_loop_without_interfering(
+    media_dir: Path,
+    walking_clip_bytes: bytes,
+    settings: Settings,
+    tasks: TaskStore,
+    engine: Engine,
+    detector: Detector,
+) -> None:
+    order: list[str] = []
+
+    class RecordingArchive(Archive):
+        def append(self, task_id: str, event: bytes) -> int:
+            order.append(task_id)
+            return super().append(task_id, event)
+
+    archive = RecordingArchive(engine)
+    walk = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4"), classes=["person"]))
+    street = submit(tasks, video_request(stage_bytes((media_dir / "vtest.avi").read_bytes(), settings), max_frames=20))
+    runner = make_runner(tasks, archive, settings, detect_with(detector))
+
+    async def both() -> list[str]:
+        return list(await asyncio.gather(runner.run(walk), runner.run(street)))
+
+    assert asyncio.run(both()) == ["succeeded", "succeeded"]
+    assert decode_threads() == []
+    switches = sum(1 for before, after in itertools.pairwise(order) if before != after)
+    assert switches >= 4, "the two tasks did not progress concurrently"
+    for task, expected_frames in ((walk, 20), (street, 20)):
+        chunks, events = read_chunks(archive, task.id)
+        assert_well_terminated(chunks, events)
+        assert all(chunk["id"] == task.id for chunk in chunks)
+        frames = frame_chunks(chunks)
+        assert len(frames) == expected_frames
+        ids = {target["track_id"] for chunk in frames for target in targets(chunk)}
+        assert min(ids) == 1, "each task has its own tracker: ids start at 1"
+    walk_ids = {
+        target["track_id"] for chunk in frame_chunks(read_chunks(archive, walk.id)[0]) for target in targets(chunk)
+    }
+    assert walk_ids == {1}
+
+
+# ---------------------------------------------------------------------------------------------- stops
+
+
+def test_cancel_mid_run_ends_cancelled_within_a_chunk_or_two(
+    media_dir: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    staged = stage_bytes((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
+    task = submit(tasks, video_request(staged, max_frames=400))
+    chunks_at_cancel: list[int] = []
+
+    def canceller() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            count = archive.read(task.id).count(b"\ndata: ")
+            if count >= 3:
+                assert tasks.request_cancel(PROJECT, task.id) is not None
+                chunks_at_cancel.append(count)
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=canceller)
+    thread.start()
+    started = time.monotonic()
+    status = run(make_runner(tasks, archive, settings, detect_with(detector)), task)
+    thread.join()
+    assert status == "cancelled" and time.monotonic() - started < 10
+
+    chunks, events = read_chunks(archive, task.id)
+    terminal = assert_well_terminated(chunks, events)
+    frames = frame_chunks(chunks)
+    assert terminal["finish_reason"] == "cancelled"
+    assert terminal["usage"]["processed_frames"] == len(frames)
+    (at_cancel,) = chunks_at_cancel
+    assert len(frames) - at_cancel <= 2, f"{len(frames) - at_cancel} chunks after the cancel request"
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "cancelled" and record.finish_reason == "cancelled"
+    assert record.processed_frames == len(frames) and record.archive_bytes == archive.size(task.id)
+
+
+def test_claim_lost_stops_without_writing(
+    media_dir: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    from pipelines.reaper import sweep
+
+    staged = stage_bytes((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
+    task = submit(tasks, video_request(staged, max_frames=400))
+    reaper_settings = settings.model_copy(update={"heartbeat_timeout_s": 1e-6})
+    reaped: list[str] = []
+
+    def reaper() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not reaped:
+            if archive.read(task.id).count(b"\ndata: ") >= 3:
+                reaped.extend(sweep(tasks, archive, reaper_settings))
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=reaper)
+    thread.start()
+    started = time.monotonic()
+    status = run(make_runner(tasks, archive, settings, detect_with(detector)), task)
+    thread.join()
+    assert reaped == [task.id]
+    assert status == CLAIM_LOST and time.monotonic() - started < 10
+
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "failed" and record.error_code == "runner_lost"
+    _, events = read_chunks_loose(archive, task.id)
+    terminals = [json.loads(data) for *_, data in events if data != "[DONE]" and json.loads(data)["finish_reason"]]
+    assert len(terminals) == 1 and terminals[0]["error"]["code"] == "runner_lost", "only the reaper ends the stream"
+    done_at = next(index for index, (*_, data) in enumerate(events) if data == "[DONE]")
+    # at most one frame chunk can race the reaper's [DONE]; after that the runner noticed and wrote nothing
+    assert len(events) - done_at - 1 <= 1
+    assert len([data for *_, data in events if data != "[DONE]"]) < 50
+
+
+def read_chunks_loose(archive: Archive, task_id: str) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """Events without the id check (a racing writer's event may carry a stale id)."""
+    blob = archive.read(task_id)
+    return blob, parse_events(blob)
+
+
+# ---------------------------------------------------------------------------------------------- failures
+
+
+def test_not_a_video_fails_with_a_terminal_error_chunk(
+    settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    staged = stage_bytes(b"this is not a video at all\n" * 200, settings, ".mp4")
+    task = submit(tasks, video_request(staged))
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
+    chunks, events = read_chunks(archive, task.id)
+    (terminal,) = chunks
+    assert len(events) == 2 and events[-1][2] == "[DONE]"
+    assert terminal["finish_reason"] == "error" and terminal["error"]["code"] == "not_a_video"
+    assert terminal["model"] == "qwen-vl-max", "the first chunk echoes the model even when it is the terminal one"
+    assert terminal["usage"]["processed_frames"] == 0
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "failed" and record.error_code == "not_a_video"
+    assert record.finish_reason == "error" and record.error_message and record.archive_bytes == archive.size(task.id)
+
+
+@pytest.mark.parametrize(
+    ("request_changes", "code"),
+    [
+        ({"steps": [{"model": "levitate"}]}, "invalid_request"),
+        ({"input": [{"type": "video_url", "url": "http://127.0.0.1:9/clip.mp4"}]}, "url_not_allowed"),
+        ({"input": [{"type": "video_base64", "staged_path": "/nonexistent/staged/x.mp4"}]}, "staged_media_missing"),
+    ],
+)
+def test_pre_stream_failures_end_the_task_failed(
+    request_changes: dict[str, Any],
+    code: str,
+    settings: Settings,
+    tasks: TaskStore,
+    archive: Archive,
+    detector: Detector,
+) -> None:
+    task = submit(tasks, {**video_request("/unused"), **request_changes})
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
+    chunks, events = read_chunks(archive, task.id)
+    assert [chunk["finish_reason"] for chunk in chunks] == ["error"] and events[-1][2] == "[DONE]"
+    assert chunks[0]["error"]["code"] == code
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "failed" and record.error_code == code
+
+
+def test_detector_failure_keeps_earlier_chunks(
+    walking_clip_bytes: bytes, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    real = detect_with(detector)
+    calls = 0
+
+    async def flaky(image: np.ndarray, floor: float, classes: tuple[int, ...] | None) -> Detections:
+        nonlocal calls
+        calls += 1
+        if calls == 4:  # frame 3
+            raise RuntimeError("detector replica died")
+        return await real(image, floor, classes)
+
+    task = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4")))
+    assert run(make_runner(tasks, archive, settings, flaky), task) == "failed"
+    chunks, events = read_chunks(archive, task.id)
+    terminal = assert_well_terminated(chunks, events)
+    assert [chunk["stream_info"]["frame_index"] for chunk in frame_chunks(chunks)] == [0, 1, 2]
+    assert terminal["finish_reason"] == "error" and terminal["error"]["code"] == "detector_error"
+    assert "replica died" in terminal["error"]["message"] and "model" not in terminal
+    assert terminal["stream_info"]["frame_index"] == 2 and terminal["usage"]["processed_frames"] == 3
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "failed" and record.error_code == "detector_error"
+    assert record.processed_frames == 3
+
+
+def test_unexpected_bug_fails_the_task_as_internal_error(
+    walking_clip_bytes: bytes, settings: Settings, tasks: TaskStore, archive: Archive
+) -> None:
+    async def wrong_type(image: np.ndarray, floor: float, classes: tuple[int, ...] | None) -> Detections:
+        return "not detections"  # type: ignore[return-value]
+
+    task = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4")))
+    assert run(make_runner(tasks, archive, settings, wrong_type), task) == "failed"
+    chunks, events = read_chunks(archive, task.id)
+    terminal = assert_well_terminated(chunks, events)
+    assert terminal["error"]["code"] == "internal_error"
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "failed" and record.error_code == "internal_error"

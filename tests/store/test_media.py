@@ -1,0 +1,418 @@
+"""Media: the SSRF guard, size limits, timeouts, redirects, base64 staging and staged-file deletion.
+
+Downloads go to a real HTTP server on 127.0.0.1 started by the test; ``allow_private_urls=True`` lets them
+through, and the same URL is refused with the default ``False``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import store.media as media
+from store.media import MediaError, check_url_allowed, delete_staged, open_video, stage_base64, stage_bytes
+from visiongrid.settings import Settings
+
+LIMIT = 5000
+VIDEO = bytes(range(256)) * 16  # 4096 bytes, under LIMIT
+
+
+@dataclass
+class MediaServer:
+    base: str
+    port: int
+    requests: list[str] = field(default_factory=list)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # chunked responses need it
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_chunked(self, total: int, chunk: int = 1000) -> None:
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+        try:
+            while sent < total:
+                size = min(chunk, total - sent)
+                self.wfile.write(f"{size:x}\r\n".encode() + b"v" * size + b"\r\n")
+                sent += size
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should for an oversized body
+
+    def do_GET(self) -> None:
+        self.server.log.append(self.path)
+        port = self.server.server_address[1]
+        if self.path == "/video.mp4":
+            self._send(200, VIDEO, {"Content-Type": "video/mp4"})
+        elif self.path == "/missing":
+            self._send(404, b"not found")
+        elif self.path == "/error":
+            self._send(500, b"boom")
+        elif self.path == "/big-declared":
+            self._send(200, b"x" * (LIMIT + 1))
+        elif self.path == "/big-chunked":
+            self._send_chunked(LIMIT * 4)
+        elif self.path == "/small-chunked":
+            self._send_chunked(LIMIT - 1)
+        elif self.path == "/empty":
+            self._send(200, b"")
+        elif self.path == "/redirect":
+            self._send(302, b"", {"Location": "/video.mp4"})
+        elif self.path == "/redirect-to-loopback":
+            self._send(302, b"", {"Location": f"http://127.0.0.1:{port}/video.mp4"})
+        elif self.path == "/redirect-to-file":
+            self._send(302, b"", {"Location": "file:///etc/passwd"})
+        elif self.path.startswith("/loop"):
+            self._send(301, b"", {"Location": f"/loop{len(self.server.log)}"})
+        elif self.path == "/slow":
+            time.sleep(1.5)
+            self._send(200, VIDEO)
+        else:
+            self._send(404, b"?")
+
+
+@pytest.fixture
+def server() -> Iterator[MediaServer]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    log: list[str] = []
+    httpd.log = log  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    port = httpd.server_address[1]
+    try:
+        yield MediaServer(base=f"http://127.0.0.1:{port}", port=port, requests=log)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _settings(tmp_path: Path, *, private: bool) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", allow_private_urls=private, max_video_bytes=LIMIT, media_fetch_timeout_s=0.5
+    )
+
+
+@pytest.fixture
+def private_ok(tmp_path: Path) -> Settings:
+    return _settings(tmp_path, private=True)
+
+
+@pytest.fixture
+def public_only(tmp_path: Path) -> Settings:
+    return _settings(tmp_path, private=False)
+
+
+def _fetch(url: str, settings: Settings, tmp_path: Path) -> Path:
+    return open_video(url, None, settings, tmp_path / "work")
+
+
+def _code(excinfo: pytest.ExceptionInfo[MediaError]) -> str:
+    return excinfo.value.code
+
+
+def _workdir_files(tmp_path: Path) -> list[Path]:
+    work = tmp_path / "work"
+    return sorted(work.iterdir()) if work.exists() else []
+
+
+# --- downloads ----------------------------------------------------------------------------------
+
+
+def test_download_succeeds_when_private_urls_are_allowed(
+    server: MediaServer, private_ok: Settings, tmp_path: Path
+) -> None:
+    path = _fetch(f"{server.base}/video.mp4", private_ok, tmp_path)
+    assert path.read_bytes() == VIDEO
+    assert path.parent == tmp_path / "work" and path.suffix == ".mp4"
+    assert _workdir_files(tmp_path) == [path]  # no temporary file left behind
+
+
+def test_same_loopback_url_is_refused_by_default(server: MediaServer, public_only: Settings, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/video.mp4", public_only, tmp_path)
+    assert _code(excinfo) == "url_not_allowed" and excinfo.value.field == "input[0].url"
+    assert server.requests == []  # refused before connecting
+
+
+def test_http_errors_are_unreachable(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    for path in ("/missing", "/error", "/empty"):
+        with pytest.raises(MediaError) as excinfo:
+            _fetch(f"{server.base}{path}", private_ok, tmp_path)
+        assert _code(excinfo) == "media_unreachable", path
+    assert _workdir_files(tmp_path) == []
+
+
+def test_connection_refused_is_unreachable(private_ok: Settings, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nobody listens here once closed
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"http://127.0.0.1:{port}/video.mp4", private_ok, tmp_path)
+    assert _code(excinfo) == "media_unreachable"
+
+
+def test_timeout_is_unreachable(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/slow", private_ok, tmp_path)
+    assert _code(excinfo) == "media_unreachable"
+    assert "timed out" in excinfo.value.message
+    assert time.monotonic() - started < 1.4
+
+
+def test_too_large_by_content_length(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/big-declared", private_ok, tmp_path)
+    assert _code(excinfo) == "media_too_large"
+    assert _workdir_files(tmp_path) == []
+
+
+def test_too_large_while_streaming_without_length(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/big-chunked", private_ok, tmp_path)
+    assert _code(excinfo) == "media_too_large"
+    assert _workdir_files(tmp_path) == []  # the partial download is removed
+
+
+def test_chunked_under_the_limit_downloads(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    path = _fetch(f"{server.base}/small-chunked", private_ok, tmp_path)
+    assert path.read_bytes() == b"v" * (LIMIT - 1)
+
+
+def test_redirects_are_followed(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    path = _fetch(f"{server.base}/redirect", private_ok, tmp_path)
+    assert path.read_bytes() == VIDEO
+    assert server.requests == ["/redirect", "/video.mp4"]
+
+
+def test_too_many_redirects(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/loop", private_ok, tmp_path)
+    assert _code(excinfo) == "media_unreachable" and "redirect" in excinfo.value.message
+    assert len(server.requests) == media.MAX_REDIRECTS + 1
+
+
+def test_redirect_to_another_scheme_is_refused(server: MediaServer, private_ok: Settings, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/redirect-to-file", private_ok, tmp_path)
+    assert _code(excinfo) == "url_not_allowed"
+
+
+def test_redirect_to_loopback_is_refused(
+    server: MediaServer, public_only: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first URL passes the guard (as if ``localhost`` were a public host); its redirect target does not."""
+    real_check = media.check_url_allowed
+    checked: list[str] = []
+
+    def check(url: str, settings: Settings, field: str = "input[0].url") -> None:
+        checked.append(url)
+        if url.startswith(f"http://localhost:{server.port}/"):
+            return  # stands in for a public media host
+        real_check(url, settings, field)
+
+    monkeypatch.setattr(media, "check_url_allowed", check)
+    monkeypatch.setattr(media, "_check_peer", lambda response, settings, field: None)
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"http://localhost:{server.port}/redirect-to-loopback", public_only, tmp_path)
+    assert _code(excinfo) == "url_not_allowed"
+    assert checked == [f"http://localhost:{server.port}/redirect-to-loopback", f"{server.base}/video.mp4"]
+    assert server.requests == ["/redirect-to-loopback"]  # the target was never fetched
+
+
+def test_connected_address_is_checked_against_dns_rebinding(
+    server: MediaServer, public_only: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even if the name check passed (DNS answered public), a connection that lands on loopback is refused."""
+    monkeypatch.setattr(media, "check_url_allowed", lambda url, settings, field="": None)
+    with pytest.raises(MediaError) as excinfo:
+        _fetch(f"{server.base}/video.mp4", public_only, tmp_path)
+    assert _code(excinfo) == "url_not_allowed"
+    assert _workdir_files(tmp_path) == []
+
+
+# --- the URL guard --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/v.mp4",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1/",
+        "/etc/passwd",
+        "http:///no-host",
+        "http://[::1",
+        "http://127.0.0.1/v.mp4",
+        "http://127.1.2.3:8080/v.mp4",
+        "http://localhost/v.mp4",
+        "http://10.1.2.3/v.mp4",
+        "http://172.16.5.4/v.mp4",
+        "http://192.168.1.1/v.mp4",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/v.mp4",
+        "http://0.0.0.0/v.mp4",
+        "http://224.0.0.1/v.mp4",
+        "http://240.0.0.1/v.mp4",
+        "http://2130706433/v.mp4",
+        "http://0x7f000001/v.mp4",
+        "http://[::1]/v.mp4",
+        "http://[::ffff:127.0.0.1]/v.mp4",
+        "http://[::ffff:10.0.0.1]/v.mp4",
+        "http://[fe80::1]/v.mp4",
+        "http://[fc00::1]/v.mp4",
+        "http://[2002:7f00:1::]/v.mp4",
+    ],
+)
+def test_non_public_urls_are_not_allowed(url: str, public_only: Settings) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        check_url_allowed(url, public_only, field="input[0].url")
+    assert _code(excinfo) == "url_not_allowed", excinfo.value.message
+    assert excinfo.value.field == "input[0].url"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://93.184.216.34/v.mp4", "HTTPS://8.8.8.8:8443/v.mp4", "https://[2606:4700:4700::1111]/v.mp4"]
+)
+def test_public_addresses_are_allowed(url: str, public_only: Settings) -> None:
+    check_url_allowed(url, public_only)
+
+
+def test_private_allowed_still_needs_http(private_ok: Settings) -> None:
+    check_url_allowed("http://127.0.0.1/v.mp4", private_ok)
+    check_url_allowed("http://10.0.0.1/v.mp4", private_ok)
+    with pytest.raises(MediaError) as excinfo:
+        check_url_allowed("file:///etc/passwd", private_ok)
+    assert _code(excinfo) == "url_not_allowed"
+
+
+def test_every_resolved_address_is_checked(public_only: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        assert host == "media.example"
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port)),
+        ]
+
+    monkeypatch.setattr(media.socket, "getaddrinfo", fake_getaddrinfo)
+    with pytest.raises(MediaError) as excinfo:
+        check_url_allowed("https://media.example/v.mp4", public_only)
+    assert _code(excinfo) == "url_not_allowed" and "10.0.0.7" in excinfo.value.message
+
+
+def test_unresolvable_host_is_unreachable(public_only: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: Any, **kwargs: Any) -> list[Any]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(media.socket, "getaddrinfo", fail)
+    with pytest.raises(MediaError) as excinfo:
+        check_url_allowed("https://no-such-host.example/v.mp4", public_only)
+    assert _code(excinfo) == "media_unreachable"
+
+
+# --- staging --------------------------------------------------------------------------------------
+
+
+def test_stage_bytes_writes_inside_data_dir_staged(private_ok: Settings) -> None:
+    path = Path(stage_bytes(b"hello", private_ok, suffix=".mp4"))
+    staged = (private_ok.data_dir / "staged").resolve()
+    assert path.parent == staged and path.is_absolute() and path.suffix == ".mp4"
+    assert path.read_bytes() == b"hello"
+    other = Path(stage_bytes(b"again", private_ok, suffix="/../../evil"))
+    assert other.parent == staged and other.suffix == ".bin" and other != path
+    assert sorted(p.name for p in staged.iterdir()) == sorted([path.name, other.name])  # no temp files
+
+
+def test_stage_base64_plain_and_data_uri(private_ok: Settings) -> None:
+    encoded = base64.b64encode(VIDEO).decode()
+    assert Path(stage_base64(encoded, private_ok)).read_bytes() == VIDEO
+    assert Path(stage_base64(f"data:video/mp4;base64,{encoded}", private_ok)).read_bytes() == VIDEO
+    assert Path(stage_base64(f"  DATA:video/mp4;codecs=avc1;base64,{encoded}\n", private_ok)).read_bytes() == VIDEO
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "data:video/mp4;base64,",
+        "not base64!",
+        "YWJj ZGVm",  # inner whitespace
+        "YWJjZA",  # missing padding
+        "YWJj-_==",  # url-safe alphabet
+        "data:video/mp4,YWJj",  # not a base64 data URI
+    ],
+)
+def test_stage_base64_is_strict(text: str, private_ok: Settings) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        stage_base64(text, private_ok, field="input[0].data")
+    assert _code(excinfo) == "invalid_base64" and excinfo.value.field == "input[0].data"
+    staged = private_ok.data_dir / "staged"
+    assert not staged.exists() or list(staged.iterdir()) == []
+
+
+def test_stage_base64_size_limit(private_ok: Settings) -> None:
+    with pytest.raises(MediaError) as excinfo:
+        stage_base64(base64.b64encode(b"x" * (LIMIT + 1)).decode(), private_ok)
+    assert _code(excinfo) == "media_too_large"
+    exactly = stage_base64(base64.b64encode(b"x" * LIMIT).decode(), private_ok)
+    assert Path(exactly).stat().st_size == LIMIT
+
+
+def test_open_video_staged(private_ok: Settings, tmp_path: Path) -> None:
+    staged = stage_bytes(VIDEO, private_ok, suffix=".mp4")
+    assert open_video(None, staged, private_ok, tmp_path / "work") == Path(staged)
+    Path(staged).unlink()
+    with pytest.raises(MediaError) as excinfo:
+        open_video(None, staged, private_ok, tmp_path / "work")
+    assert _code(excinfo) == "staged_media_missing"
+    with pytest.raises(ValueError):
+        open_video(None, None, private_ok, tmp_path / "work")
+
+
+def test_delete_staged_only_inside_the_staged_folder(private_ok: Settings, tmp_path: Path) -> None:
+    inside = stage_bytes(b"1", private_ok)
+    kept = stage_bytes(b"2", private_ok)
+    outside = tmp_path / "precious.txt"
+    outside.write_bytes(b"keep me")
+    data_file = private_ok.data_dir / "visiongrid.db"
+    data_file.write_bytes(b"db")
+    staged_dir = private_ok.data_dir / "staged"
+    traversal = str(staged_dir / ".." / "visiongrid.db")
+    link = staged_dir / "link.bin"
+    os.symlink(outside, link)
+
+    delete_staged(
+        [inside, str(outside), traversal, str(link), str(staged_dir), str(staged_dir / "gone.bin")], private_ok
+    )
+
+    assert not Path(inside).exists()
+    assert Path(kept).exists()
+    assert outside.read_bytes() == b"keep me"
+    assert data_file.read_bytes() == b"db"
+    assert staged_dir.is_dir()
