@@ -7,6 +7,7 @@ wraps it and batches across tasks. Pre/post-processing lives in ``kernels/``.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,7 +153,9 @@ class DetectorDeployment:
     together (``@serve.batch``), each keeping its own options and its own errors."""
 
     def __init__(self, settings: Settings) -> None:
-        threads = max(1, round(settings.detector_num_cpus))  # ORT threads follow the replica's CPU share
+        # ORT threads follow the replica's CPU share, rounded up: on 2 cores the detector gets
+        # 1.5 CPUs of Ray's accounting (the rest hosts the light ingress and workers) and 2 threads.
+        threads = max(1, math.ceil(settings.detector_num_cpus))
         self.detector = Detector(
             get_model(settings.detector_model, settings.models_dir),
             intra_op_threads=threads,

@@ -47,3 +47,21 @@ def test_not_a_video_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     junk.write_bytes(b"\x00\x01garbage" * 100)
     assert main(["analyse", str(junk)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_keys_create_prints_a_secret_that_authenticates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from store.db import open_engine
+    from store.keys import KeyStore
+    from visiongrid.settings import get_settings
+
+    monkeypatch.setenv("VISIONGRID_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert main(["keys", "create", "--project", "acme"]) == 0
+        secret = next(line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("secret:"))
+        record = KeyStore(open_engine(get_settings().resolved_database_url())).authenticate(secret)
+    finally:
+        get_settings.cache_clear()
+    assert record is not None and record.project == "acme"

@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     metrics_export_port: int = Field(8089, ge=1, le=65535, description="Prometheus scrape port of Ray")
     ingress_max_ongoing_requests: int = Field(1000, ge=1, description="open SSE streams must never block calls")
     detector_replicas: int = Field(1, ge=1)
-    detector_num_cpus: float = Field(1.0, gt=0, description="CPU share of a detector replica (ORT threads follow)")
+    detector_num_cpus: float = Field(
+        1.5, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
+    )
     detector_max_batch_size: int = Field(4, ge=1, description="frames batched across tasks per detector call")
     detector_batch_wait_s: float = Field(0.005, ge=0, description="how long a detector batch waits to fill")
     sse_heartbeat_interval_s: float = Field(15.0, gt=0, description=": comment lines keep idle streams open")

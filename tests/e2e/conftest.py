@@ -70,7 +70,6 @@ def service(media_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         metrics_export_port=free_port(),
         allow_private_urls=True,
         ray_num_cpus=2,
-        detector_num_cpus=1,
         max_running_tasks=2,
         max_running_tasks_per_project=2,
         tasks_per_worker=2,

@@ -344,3 +344,30 @@ def test_metrics_are_exported_through_ray(service: Service, walk_task: dict[str,
     assert "visiongrid_frames_processed_total" in text
     assert "visiongrid_step_latency_seconds" in text
     assert "visiongrid_queue_depth" in text
+
+
+def test_restarting_the_ingress_does_not_touch_running_tasks(service: Service) -> None:
+    import psutil
+
+    created = submit(
+        service, f"{service.media_url}/vtest.avi", sampling={"mode": "interval", "value": 1}, max_frames=60
+    )
+    with service.client() as client:
+        while client.get(f"/v1/video/tasks/{created['id']}").json()["status"] != "running":
+            time.sleep(0.05)
+    (ingress,) = [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if "ServeReplica:visiongrid:Ingress" in " ".join(process.info["cmdline"] or [])
+    ]
+    ingress.kill()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # Serve replaces the replica; the API answers again
+        try:
+            if httpx.get(f"{service.base_url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    task = wait_terminal(service, created["id"])
+    assert task["status"] == "succeeded" and task["usage"]["processed_frames"] == 60
