@@ -181,6 +181,10 @@ class DetectorDeployment:
             raise result
         return result
 
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the model input, so callers can downscale frames before sending."""
+        return self.detector.input_size
+
     def batch_stats(self) -> dict[int, int]:
         """How many model calls ran at each batch size (tests assert batching on this)."""
         return dict(self.batch_sizes)

@@ -103,6 +103,10 @@ class Detections:
         heights = np.clip(self.xyxy[:, 3] - self.xyxy[:, 1], 0, None)
         return (widths * heights).astype(np.float32)
 
+    def scaled(self, factor: float) -> Detections:
+        """A copy with every box multiplied by ``factor`` (e.g. back to source pixels)."""
+        return Detections(self.xyxy * np.float32(factor), self.confidence, self.class_id, self.track_id, dict(self.data))
+
     def with_track_ids(self, track_id: IntArray) -> Detections:
         """A copy sharing every column but ``track_id``."""
         return Detections(self.xyxy, self.confidence, self.class_id, np.asarray(track_id), dict(self.data))

@@ -40,6 +40,22 @@ class LetterboxTransform:
         return boxes
 
 
+def fit_within(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> tuple[npt.NDArray[np.uint8], float]:
+    """Downscale ``image`` to fit ``size`` = (height, width), keeping its aspect ratio.
+
+    Returns the image and its scale (<= 1; never upscales). Doing this where a frame is
+    decoded shrinks what is shipped to a model replica; the model's own letterbox then has
+    nothing left to resize, so results are identical to resizing there.
+    """
+    src_h, src_w = image.shape[:2]
+    scale = min(size[1] / src_w, size[0] / src_h, 1.0)
+    if scale >= 1.0:
+        return image, 1.0
+    new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    resized = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return resized.reshape(new_h, new_w, -1), float(scale)
+
+
 def letterbox(
     image: npt.NDArray[np.uint8],
     size: tuple[int, int],

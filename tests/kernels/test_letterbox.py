@@ -135,3 +135,28 @@ def test_normalise_in_place_per_channel() -> None:
     # (10-1)/3 = 3, (20-2)/6 = 3, (30-3)/9 = 3; (1-1)/3 = 0, (2-2)/6 = 0, (3-3)/9 = 0.
     assert result is image
     np.testing.assert_allclose(image, [[[3, 3, 3], [0, 0, 0]]])
+
+
+def test_fit_within_then_letterbox_equals_letterbox_alone() -> None:
+    from kernels.letterbox import fit_within
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, size=(576, 768, 3), dtype=np.uint8)
+    fitted, scale = fit_within(image, (512, 512))
+    # 768x576 into 512x512: scale = min(512/768, 512/576) = 2/3 → 512x384
+    assert fitted.shape == (384, 512, 3) and scale == pytest.approx(2 / 3)
+    direct, _ = letterbox(image, (512, 512))
+    via_fit, _ = letterbox(fitted, (512, 512))
+    np.testing.assert_array_equal(direct, via_fit)
+    small = image[:100, :100]
+    same, one = fit_within(small, (512, 512))
+    assert same is small and one == 1.0, "never upscales"
+
+
+def test_detections_scaled_multiplies_boxes_only() -> None:
+    from kernels.detections import Detections
+
+    found = Detections([[10, 20, 30, 40]], [0.5], [2], [7], data={"text": ["a"]})
+    back = found.scaled(1.5)
+    np.testing.assert_allclose(back.xyxy, [[15, 30, 45, 60]])
+    assert back.track_id.tolist() == [7] and back.data == {"text": ["a"]}
