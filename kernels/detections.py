@@ -105,7 +105,9 @@ class Detections:
 
     def scaled(self, factor: float) -> Detections:
         """A copy with every box multiplied by ``factor`` (e.g. back to source pixels)."""
-        return Detections(self.xyxy * np.float32(factor), self.confidence, self.class_id, self.track_id, dict(self.data))
+        return Detections(
+            self.xyxy * np.float32(factor), self.confidence, self.class_id, self.track_id, dict(self.data)
+        )
 
     def with_track_ids(self, track_id: IntArray) -> Detections:
         """A copy sharing every column but ``track_id``."""

@@ -110,6 +110,7 @@ def analyse_video(
         frame_range=frame_range,
         max_frames=max_frames if max_frames is not None else settings.default_max_frames,
         max_pixels=settings.max_video_pixels,
+        max_duration_s=settings.max_video_duration_s,
     )
     with decoder:
         for batch in batched(decoder, settings.detector_batch_size):

@@ -370,7 +370,9 @@ class VideoDecoder:
         frame_range: FrameRange | None = None,
         max_frames: int | None = None,
         max_pixels: int | None = None,
+        max_duration_s: float | None = None,
     ) -> None:
+        self.max_duration_s = max_duration_s
         if max_frames is not None and (not isinstance(max_frames, int) or isinstance(max_frames, bool)):
             raise ValueError(f"max_frames must be an int or None, got {max_frames!r}")
         if max_frames is not None and max_frames < 1:
@@ -413,6 +415,7 @@ class VideoDecoder:
         self.stats.height = int(ctx.height or 0)
         self.stats.total_frames = self._estimate_total_frames()
         self._check_pixels(self.stats.width, self.stats.height)
+        self._check_duration()
 
     def _estimate_total_frames(self) -> int | None:
         """Container frame count if stored, else duration × average rate (stream, then container duration)."""
@@ -426,6 +429,20 @@ class VideoDecoder:
         if self._container.duration and self._container.duration > 0:
             return round(self._container.duration / av.time_base * self._fps)
         return None
+
+    def _check_duration(self) -> None:
+        """Refuse a video longer than ``max_duration_s`` (container duration, or frames / fps)."""
+        if self.max_duration_s is None:
+            return
+        duration = None
+        if self._container.duration and self._container.duration > 0:
+            duration = self._container.duration / av.time_base
+        elif self.stats.total_frames and self._fps > 0:
+            duration = self.stats.total_frames / self._fps
+        if duration is not None and duration > self.max_duration_s:
+            raise VideoDecodeError(
+                "video_too_long", f"video lasts {duration:.1f} s, limit is {self.max_duration_s:g} s"
+            )
 
     def _check_pixels(self, width: int, height: int) -> None:
         if self.max_pixels is not None and width * height > self.max_pixels:

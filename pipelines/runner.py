@@ -283,6 +283,7 @@ class _TaskRun:
                 frame_range=plan.frame_range,
                 max_frames=plan.max_frames,
                 max_pixels=self.settings.max_video_pixels,
+                max_duration_s=self.settings.max_video_duration_s,
             )
         except VideoDecodeError as exc:
             return await self._finish_failed(exc.code, exc.message)

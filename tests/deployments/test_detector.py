@@ -80,3 +80,23 @@ def test_non_detector_model_is_refused() -> None:
 
     with pytest.raises(ValueError, match="not a detector"):
         Detector(replace(entry, task="ocr"))
+
+
+def test_detect_each_fails_only_the_bad_item(detector: Detector, media_dir: Path) -> None:
+    from deployments.detector import DetectRequest
+
+    photo = read_rgb(media_dir / "person.jpg")
+    results = detector.detect_each(
+        [
+            DetectRequest(photo, 0.3, (PERSON,)),
+            DetectRequest(np.zeros((0, 0, 3), np.uint8), 0.3, None),  # an empty frame
+            DetectRequest(photo, 0.3, (HORSE,)),
+        ]
+    )
+    assert isinstance(results[1], ValueError)
+    people, horses = results[0], results[2]
+    assert not isinstance(people, Exception) and not isinstance(horses, Exception)
+    assert set(people.class_id.tolist()) == {PERSON}, "each item keeps its own class filter"
+    assert set(horses.class_id.tolist()) <= {HORSE}
+    alone = detector.detect([photo], min_confidence=0.3, class_filter=np.array([PERSON]))[0]
+    np.testing.assert_allclose(people.xyxy, alone.xyxy, atol=1e-2)

@@ -641,3 +641,12 @@ def test_invalid_range_names_the_field(kwargs: dict[str, object], field: str) ->
 def test_invalid_limits(clips: dict[str, Path], kwargs: dict[str, int], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         VideoDecoder(clips["avi"], **kwargs)  # type: ignore[arg-type]
+
+
+def test_max_duration_refuses_a_long_video_before_decoding(media_dir: Path) -> None:
+    # vtest.avi: 795 frames at 10 fps = 79.5 s
+    with pytest.raises(VideoDecodeError) as refused:
+        VideoDecoder(media_dir / "vtest.avi", max_duration_s=60)
+    assert refused.value.code == "video_too_long"
+    with VideoDecoder(media_dir / "vtest.avi", max_duration_s=80, max_frames=1) as decoder:
+        assert len(list(decoder)) == 1
