@@ -19,7 +19,7 @@ import pytest
 
 from store.db import open_engine
 from store.keys import KeyStore
-from tests.e2e.clips import write_walking_person_clip
+from tests.clips import write_walking_person_clip
 from visiongrid.settings import Settings
 
 

@@ -204,7 +204,7 @@ def test_unreachable_and_undecodable_media_fail_with_a_code(service: Service) ->
 def test_base64_input_runs(service: Service, media_dir: Any, tmp_path: Any) -> None:
     import base64
 
-    from tests.e2e.clips import write_walking_person_clip
+    from tests.clips import write_walking_person_clip
 
     clip = write_walking_person_clip(media_dir, tmp_path / "short.mp4", frames=5)
     body = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -14,7 +13,7 @@ from kernels.detections import Detections
 from models.coco import UnknownClassError
 from pipelines.bare_loop import UnknownStepError, analyse_video
 from pipelines.decode import DecodedFrame, Sampling
-from tests.conftest import read_rgb
+from tests.clips import write_walking_person_clip
 from visiongrid.settings import Settings
 
 PERSON = 0
@@ -22,21 +21,8 @@ PERSON = 0
 
 @pytest.fixture(scope="module")
 def walking_person_clip(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real person (cut from darknet's person.jpg) walking left to right over a plain wall,
-    20 frames of 640x480 H.264 at 10 fps, 12 px per frame."""
-    person = read_rgb(media_dir / "person.jpg")[96:384, 180:286]  # 288x106 crop around the person
-    path = tmp_path_factory.mktemp("clips") / "walk.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10, options={"g": "10"})
-        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
-        for index in range(20):
-            canvas = np.full((480, 640, 3), (188, 180, 166), np.uint8)
-            x = 40 + 12 * index
-            canvas[120:408, x : x + 106] = person
-            frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+    """A real person walking right, 12 px per frame, 20 frames of 640x480 H.264 at 10 fps."""
+    return write_walking_person_clip(media_dir, tmp_path_factory.mktemp("clips") / "walk.mp4")
 
 
 def test_a_walking_person_keeps_one_track_id(walking_person_clip: Path, detector: Detector) -> None:

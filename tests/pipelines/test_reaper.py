@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine
 
 from kernels.detections import Detections
 from pipelines.chunks import frame_chunk, sse_event
 from pipelines.decode import DecodeStats
 from pipelines.reaper import sweep
 from store.archive import Archive
-from store.db import _dispose_engines, open_engine
 from store.media import stage_bytes
 from store.records import TaskRecord
 from store.tasks import TaskStore
@@ -27,22 +24,6 @@ LATER = dt.timedelta(seconds=3600)
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, heartbeat_timeout_s=30.0, task_retention_s=7 * 24 * 3600)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    yield open_engine(f"sqlite:///{tmp_path / 'db' / 'visiongrid.db'}")
-    _dispose_engines()
-
-
-@pytest.fixture
-def tasks(engine: Engine) -> TaskStore:
-    return TaskStore(engine)
-
-
-@pytest.fixture
-def archive(engine: Engine) -> Archive:
-    return Archive(engine)
 
 
 def write_frames(archive: Archive, task: TaskRecord, count: int) -> None:

@@ -12,11 +12,9 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
@@ -25,11 +23,10 @@ from deployments.detector import Detector
 from kernels.detections import Detections
 from pipelines.runner import CLAIM_LOST, DetectFn, TaskRunner
 from store.archive import Archive
-from store.db import _dispose_engines, open_engine
 from store.media import stage_bytes
 from store.records import TaskRecord
 from store.tasks import TaskStore
-from tests.conftest import read_rgb
+from tests.clips import write_walking_person_clip
 from tests.pipelines.test_chunks import parse_events
 from visiongrid.settings import Settings
 
@@ -40,24 +37,9 @@ RUNNER = "runner-1"
 # ---------------------------------------------------------------------------------------------- fixtures
 
 
-def make_walking_clip(path: Path, person: np.ndarray, frames: int) -> Path:
-    """A real person cut from person.jpg walking left to right over a plain wall (640x480 H.264, 10 fps)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10, options={"g": "10"})
-        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
-        for index in range(frames):
-            canvas = np.full((480, 640, 3), (188, 180, 166), np.uint8)
-            x = 40 + (12 * index) % 480
-            canvas[120:408, x : x + 106] = person
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path
-
-
 @pytest.fixture(scope="module")
 def walking_clip_bytes(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    person = read_rgb(media_dir / "person.jpg")[96:384, 180:286]
-    return make_walking_clip(tmp_path_factory.mktemp("clips") / "walk.mp4", person, 20).read_bytes()
+    return write_walking_person_clip(media_dir, tmp_path_factory.mktemp("clips") / "walk.mp4", 20).read_bytes()
 
 
 @pytest.fixture
@@ -71,22 +53,6 @@ def settings(tmp_path: Path) -> Settings:
         reaper_interval_s=0.05,
         claim_poll_interval_s=0.05,
     )
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    yield open_engine(f"sqlite:///{tmp_path / 'db' / 'visiongrid.db'}")
-    _dispose_engines()
-
-
-@pytest.fixture
-def tasks(engine: Engine) -> TaskStore:
-    return TaskStore(engine)
-
-
-@pytest.fixture
-def archive(engine: Engine) -> Archive:
-    return Archive(engine)
 
 
 def detect_with(detector: Detector) -> DetectFn:

@@ -18,7 +18,7 @@ def write_walking_person_clip(media_dir: Path, path: Path, frames: int = 20, fps
         stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
         for index in range(frames):
             canvas = np.full((480, 640, 3), (188, 180, 166), np.uint8)
-            x = 40 + 12 * index
+            x = 40 + (12 * index) % 480
             canvas[120:408, x : x + 106] = person
             container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
         container.mux(stream.encode(None))
