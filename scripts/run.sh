@@ -11,10 +11,11 @@ cd "$root"
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/visiongrid "$@"
 fi
-mkdir -p .data
-if [ ! -f .data/first-key.txt ]; then
-  .venv/bin/visiongrid keys create --project default | tee .data/first-key.txt
+data="${VISIONGRID_DATA_DIR:-.data}"
+mkdir -p "$data"
+if [ ! -f "$data/first-key.txt" ]; then
+  .venv/bin/visiongrid keys create --project default | tee "$data/first-key.txt"
 else
-  echo "API key of project 'default': see .data/first-key.txt (visiongrid keys create --project NAME for more)"
+  echo "API key of project 'default': see $data/first-key.txt (visiongrid keys create --project NAME for more)"
 fi
 exec .venv/bin/visiongrid serve
