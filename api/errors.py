@@ -20,6 +20,7 @@ from models.coco import UnknownClassError
 from pipelines.decode import VideoDecodeError
 from pipelines.plan import PlanError
 from store.media import MediaError
+from store.objects import ObjectNotFound, ObjectTooLarge, StoragePathError
 
 logger = logging.getLogger("visiongrid.api")
 
@@ -91,6 +92,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def media_error(_: Request, error: MediaError) -> JSONResponse:
         status = 413 if error.code == "media_too_large" else VALIDATION_STATUS
         return _json(status, error_body(error.code, error.message, error.field))
+
+    @app.exception_handler(StoragePathError)
+    async def storage_path_error(_: Request, error: StoragePathError) -> JSONResponse:
+        return _json(VALIDATION_STATUS, error_body("invalid_path", str(error), error.field))
+
+    @app.exception_handler(ObjectNotFound)
+    async def object_not_found(_: Request, error: ObjectNotFound) -> JSONResponse:
+        return _json(404, error_body("not_found", str(error) or "file not found"))
+
+    @app.exception_handler(ObjectTooLarge)
+    async def object_too_large(_: Request, error: ObjectTooLarge) -> JSONResponse:
+        return _json(413, error_body("object_too_large", str(error), "size"))
 
     @app.exception_handler(VideoDecodeError)
     async def decode_error(_: Request, error: VideoDecodeError) -> JSONResponse:

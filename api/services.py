@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from store.archive import Archive
 from store.db import open_engine
 from store.keys import KeyStore
+from store.objects import ObjectStore
 from store.tasks import TaskStore
 from visiongrid.settings import Settings
 
@@ -36,8 +37,9 @@ class Services:
     archive: Archive
     keys: KeyStore
     wake_workers: Callable[[], None] | None = None  # nudges a task worker to claim now instead of at its next poll
+    objects: ObjectStore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, wake_workers: Callable[[], None] | None = None) -> Services:
         engine = open_engine(settings.resolved_database_url())
-        return cls(settings, TaskStore(engine), Archive(engine), KeyStore(engine), wake_workers)
+        return cls(settings, TaskStore(engine), Archive(engine), KeyStore(engine), wake_workers, ObjectStore(settings))

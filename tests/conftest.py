@@ -15,7 +15,10 @@ from models.registry import get_model
 from store.archive import Archive
 from store.db import _dispose_engines, open_engine
 from store.keys import KeyStore
+from store.objects import ObjectStore
 from store.tasks import TaskStore
+from visiongrid.s3_server import free_ports, start_local_s3, stop_local_s3
+from visiongrid.settings import Settings
 
 MEDIA_DIR = Path(__file__).resolve().parent.parent / ".cache" / "media"
 
@@ -64,3 +67,22 @@ def archive(engine: Engine) -> Archive:
 @pytest.fixture
 def keys(engine: Engine) -> KeyStore:
     return KeyStore(engine)
+
+
+@pytest.fixture(scope="session")
+def s3_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A real local S3 server (SeaweedFS) on free ports, with the bucket created; stopped at session end."""
+    defaults = Settings()
+    port = free_ports(1)[0]
+    proc = start_local_s3(tmp_path_factory.mktemp("s3"), port, defaults.s3_access_key, defaults.s3_secret_key)
+    try:
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("s3-data"),
+            s3_endpoint_url=f"http://127.0.0.1:{port}",
+            s3_local_server=False,
+            s3_bucket="visiongrid-test",
+        )
+        ObjectStore(settings).ensure_bucket()
+        yield settings
+    finally:
+        stop_local_s3(proc)

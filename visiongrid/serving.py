@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 
 from visiongrid.settings import Settings
@@ -13,6 +14,24 @@ def ray_environment() -> None:
     """Facts of Ray 2.60 on small machines: no usage stats, no dashboard token auth."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def ensure_local_s3(settings: Settings) -> None:
+    """Start the bundled SeaweedFS S3 server when the endpoint is this machine's and nobody answers
+    there, then make sure the bucket exists. It stops when this process exits."""
+    from urllib.parse import urlparse
+
+    from store.objects import ObjectStore
+    from visiongrid.s3_server import s3_answers, start_local_s3, stop_local_s3
+
+    endpoint = urlparse(settings.s3_endpoint_url)
+    local = endpoint.hostname in ("127.0.0.1", "localhost") and endpoint.port is not None
+    if settings.s3_local_server and local and not s3_answers(int(endpoint.port or 0)):
+        proc = start_local_s3(
+            settings.data_dir / "s3", int(endpoint.port or 0), settings.s3_access_key, settings.s3_secret_key
+        )
+        atexit.register(stop_local_s3, proc)
+    ObjectStore(settings).ensure_bucket()
 
 
 def start(settings: Settings, *, blocking: bool = False) -> None:
@@ -29,6 +48,7 @@ def start(settings: Settings, *, blocking: bool = False) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.resolved_database_url())
+    ensure_local_s3(settings)
     if not ray.is_initialized():
         if settings.ray_address:
             ray.init(address=settings.ray_address, log_to_driver=False)

@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
     task_retention_s: float = Field(7 * 24 * 3600, gt=0, description="terminal tasks older than this are purged")
 
+    # --- object storage (S3) ----------------------------------------------------------
+    s3_endpoint_url: str = Field(
+        "http://127.0.0.1:8333", description="S3 endpoint; empty = AWS; loopback + s3_local_server = started locally"
+    )
+    s3_public_endpoint_url: str = Field(
+        "", description="endpoint used ONLY when signing URLs handed to clients; empty = s3_endpoint_url"
+    )
+    s3_bucket: str = Field("visiongrid", min_length=3, max_length=63, description="bucket holding all projects")
+    s3_access_key: str = Field("visiongrid", description="local dev default matching the local server config")
+    s3_secret_key: str = Field("visiongrid-secret", description="local dev default matching the local server config")
+    s3_region: str = Field("us-east-1", description="region used for SigV4 signing")
+    storage_max_object_bytes: int = Field(50 * 1024**2, ge=1, description="largest object accepted, bytes")
+    presign_default_expiry_s: int = Field(900, ge=1, description="lifetime of a presigned URL when none is asked")
+    presign_max_expiry_s: int = Field(7 * 24 * 3600, ge=1, le=7 * 24 * 3600, description="SigV4 caps this at 7 days")
+    s3_local_server: bool = Field(
+        True, description="`visiongrid serve` starts a local SeaweedFS S3 server when the endpoint is loopback"
+    )
+    s3_local_port: int = Field(8333, ge=1, le=65535, description="S3 port of the local SeaweedFS server")
+
     # --- task queue -------------------------------------------------------------------
     max_running_tasks: int = Field(2, ge=1, description="tasks running at once, cluster-wide")
     max_running_tasks_per_project: int = Field(2, ge=1, description="tasks running at once per project")

@@ -58,7 +58,7 @@ def media_server(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="session")
-def service(media_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(media_server: str, s3_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     import ray
     from ray import serve
 
@@ -80,6 +80,9 @@ def service(media_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         sse_heartbeat_interval_s=0.3,
         sse_poll_interval_s=0.02,
         media_fetch_timeout_s=5,
+        s3_endpoint_url=s3_settings.s3_endpoint_url,
+        s3_bucket=s3_settings.s3_bucket,
+        s3_local_server=False,
     )
     start(settings)
     keys = KeyStore(open_engine(settings.resolved_database_url()))

@@ -1,0 +1,71 @@
+"""Per-project storage over HTTP against the real S3 server (SeaweedFS) the test session starts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Service
+
+
+def upload(service: Service, path: str, data: bytes, key: str | None = None) -> dict[str, object]:
+    with service.client(key) as client:
+        response = client.post(
+            "/v1/storage/upload", json={"path": path, "size": len(data), "content_type": "application/octet-stream"}
+        )
+    assert response.status_code == 200, response.text
+    signed = response.json()
+    put = httpx.put(str(signed["url"]), content=data, headers=dict(signed["headers"]))  # type: ignore[arg-type]
+    assert put.status_code == 200, put.text
+    return signed
+
+
+def test_presigned_put_then_get_round_trips_bytes(service: Service) -> None:
+    data = b"visiongrid storage " * 1000
+    signed = upload(service, "clips/a.bin", data)
+    assert signed["storage_url"] == "storage://clips/a.bin" and signed["method"] == "PUT"
+    with service.client() as client:
+        redirect = client.get("/v1/storage/files/clips/a.bin", follow_redirects=False)
+        assert redirect.status_code == 302
+        assert httpx.get(redirect.headers["location"]).content == data
+        listed = client.get("/v1/storage/files", params={"path": "clips"}).json()
+    assert [item["path"] for item in listed["data"]] == ["clips/a.bin"]
+    assert listed["data"][0]["size"] == len(data)
+
+
+def test_put_of_a_different_length_than_signed_is_refused(service: Service) -> None:
+    with service.client() as client:
+        signed = client.post("/v1/storage/upload", json={"path": "clips/exact.bin", "size": 10}).json()
+    response = httpx.put(signed["url"], content=b"x" * 11, headers={"Content-Length": "11"})
+    assert response.status_code in (400, 403)
+
+
+@pytest.mark.parametrize("path", ["../escape.bin", "/etc/passwd", "a//b", "a/./b", "a\\b"])
+def test_traversal_and_absolute_paths_are_400(service: Service, path: str) -> None:
+    with service.client() as client:
+        response = client.post("/v1/storage/upload", json={"path": path, "size": 1})
+    assert response.status_code == 400 and response.json()["error"]["field"] == "path"
+
+
+def test_oversize_is_413_and_expiry_is_bounded(service: Service) -> None:
+    with service.client() as client:
+        too_big = client.post("/v1/storage/upload", json={"path": "big.bin", "size": 51 * 1024 * 1024})
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "object_too_large"
+        too_long = client.post("/v1/storage/presign", json={"path": "a.bin", "expires_in": 10**9})
+        assert too_long.status_code == 400 and too_long.json()["error"]["field"] == "expires_in"
+        no_size = client.post("/v1/storage/presign", json={"path": "a.bin", "method": "PUT"})
+        assert no_size.status_code == 400 and no_size.json()["error"]["field"] == "size"
+
+
+def test_unknown_files_and_other_projects_files_are_404(service: Service) -> None:
+    upload(service, "private/secret.bin", b"only project a")
+    with service.client(service.key_b) as other:
+        assert other.get("/v1/storage/files/private/secret.bin", follow_redirects=False).status_code == 404
+        assert other.delete("/v1/storage/files/private/secret.bin").status_code == 404
+        assert other.get("/v1/storage/files", params={"path": "private"}).json()["data"] == []
+        presign = other.post("/v1/storage/presign", json={"path": "private/secret.bin"})
+        assert presign.status_code == 404
+    with service.client() as client:
+        assert client.get("/v1/storage/files/nothing/here.bin", follow_redirects=False).status_code == 404
+        assert client.delete("/v1/storage/files/private/secret.bin").status_code == 204
+        assert client.get("/v1/storage/files/private/secret.bin", follow_redirects=False).status_code == 404
