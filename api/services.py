@@ -39,6 +39,11 @@ class Services:
     wake_workers: Callable[[], None] | None = None  # nudges a task worker to claim now instead of at its next poll
     objects: ObjectStore | None = None
 
+    def objects_or_raise(self) -> ObjectStore:
+        if self.objects is None:
+            raise RuntimeError("object storage is not configured")
+        return self.objects
+
     @classmethod
     def from_settings(cls, settings: Settings, wake_workers: Callable[[], None] | None = None) -> Services:
         engine = open_engine(settings.resolved_database_url())

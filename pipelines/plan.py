@@ -175,7 +175,8 @@ class TaskPlan:
             raise PlanError("input[0].type", f"must be one of {list(_INPUT_TYPES)}, got {kind!r}")
         url = _optional_str(source.get("url"), "input[0].url")
         staged = _optional_str(source.get("staged_path"), "input[0].staged_path")
-        if staged is None and (kind == "video_base64" or url is None):
+        if staged is None and url is None:
+            # a base64 input is staged by the API before the task is stored: to storage:// (url) or to disk
             field = "input[0].url" if kind == "video_url" else "input[0].staged_path"
             raise PlanError(field, "no video to read: the request has neither a URL nor staged media")
 

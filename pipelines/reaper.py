@@ -80,7 +80,7 @@ def sweep(tasks: TaskStore, archive: Archive, settings: Settings, *, now: dt.dat
         try:
             archive.delete(record.id)  # the store deletes events with the task; this is belt and braces
             if record.staged_media:
-                media.delete_staged(list(record.staged_media), settings)
+                media.delete_staged(list(record.staged_media), settings, record.project)
         except Exception:
             logger.exception("could not clean up purged task %s", record.id)
     return touched

@@ -270,7 +270,9 @@ class _TaskRun:
         self.model = plan.model_hint if plan.model_hint is not None else self.task.model
         try:
             await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
-            path = await asyncio.to_thread(media.open_video, plan.source_url, plan.staged_path, self.settings, workdir)
+            path = await asyncio.to_thread(
+                media.open_video, plan.source_url, plan.staged_path, self.settings, workdir, None, self.task.project
+            )
         except media.MediaError as exc:
             return await self._finish_failed(exc.code, exc.message)
         if self.stop_requested:  # the fetch can be long: honour a cancel that came in meanwhile

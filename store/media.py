@@ -31,12 +31,16 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from store.objects import ObjectNotFound, ObjectStore, StoragePathError, normalise_path, storage_url
+
 if TYPE_CHECKING:
     from visiongrid.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS: Final[int] = 5
+STORAGE_SCHEME: Final[str] = "storage://"
+STAGED_PREFIX: Final[str] = "staged"  # where uploaded task videos wait in a project's storage
 _CHUNK_BYTES: Final[int] = 1024 * 1024
 _ALLOWED_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https"})
 _SUFFIX_RE: Final[re.Pattern[str]] = re.compile(r"^\.[A-Za-z0-9]{1,12}$")
@@ -49,7 +53,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class MediaError(Exception):
     """A media problem the client caused or must know about; ``code`` is the API error code.
 
-    codes: media_unreachable, media_too_large, url_not_allowed, invalid_base64, staged_media_missing.
+    codes: media_unreachable, media_not_found, media_too_large, url_not_allowed, invalid_base64,
+    staged_media_missing.
     """
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
@@ -91,8 +96,8 @@ def stage_bytes(data: bytes, settings: Settings, suffix: str = ".bin") -> str:
     return str(target)
 
 
-def stage_base64(text: str, settings: Settings, field: str = "input[0].data") -> str:
-    """Strictly decode base64 (an optional ``data:<type>;base64,`` prefix allowed), check the size, stage it.
+def decode_base64(text: str, settings: Settings, field: str = "input[0].data") -> bytes:
+    """Strictly decode base64 (an optional ``data:<type>;base64,`` prefix allowed) and check the size.
 
     Strict: only the standard alphabet with correct padding; surrounding whitespace is ignored, inner
     whitespace or any other character is ``invalid_base64``. The size is checked on the encoded length
@@ -117,16 +122,28 @@ def stage_base64(text: str, settings: Settings, field: str = "input[0].data") ->
         raise MediaError("invalid_base64", "the base64 data is empty", field)
     if len(data) > settings.max_video_bytes:
         raise MediaError("media_too_large", f"the decoded media is larger than {settings.max_video_bytes} bytes", field)
-    return stage_bytes(data, settings)
+    return data
 
 
-def delete_staged(paths: list[str], settings: Settings) -> None:
-    """Delete staged files; paths outside ``data_dir/staged`` are refused (logged, left alone).
+def stage_base64(text: str, settings: Settings, field: str = "input[0].data") -> str:
+    """Decode base64 (see :func:`decode_base64`) and stage it on local disk (single-machine helper)."""
+    return stage_bytes(decode_base64(text, settings, field), settings)
+
+
+def delete_staged(paths: list[str], settings: Settings, project: str | None = None) -> None:
+    """Delete staged media: ``storage://`` objects of ``project``, or local files, which must lie
+    inside ``data_dir/staged`` (others are refused: logged, left alone).
 
     Missing files are fine (a retry, or a task whose upload was already removed).
     """
     root = staged_dir(settings)
     for path in paths:
+        if path.startswith(STORAGE_SCHEME):
+            if project is None:
+                log.warning("refusing to delete %r: no project given", path)
+            else:
+                ObjectStore(settings).delete(project, path)
+            continue
         resolved = Path(os.path.realpath(path))
         if resolved == root or not resolved.is_relative_to(root):
             log.warning("refusing to delete %r: not inside the staged media folder %s", path, root)
@@ -279,8 +296,42 @@ def _save_body(response: httpx.Response, settings: Settings, workdir: Path, suff
         raise
 
 
+def stage_to_storage(data: bytes, settings: Settings, project: str, suffix: str = ".bin") -> str:
+    """Stage uploaded video bytes in the project's object storage; returns its ``storage://`` URL.
+
+    Runners on any node read it back from S3, so nothing depends on the ingress node's disk.
+    """
+    if len(data) > settings.max_video_bytes:
+        raise MediaError("media_too_large", f"video is {len(data)} bytes, limit is {settings.max_video_bytes}", None)
+    path = f"{STAGED_PREFIX}/{uuid.uuid4().hex}{suffix}"
+    ObjectStore(settings).put_bytes(project, path, data, "application/octet-stream")
+    return storage_url(path)
+
+
+def _from_storage(url: str, settings: Settings, workdir: Path, project: str | None, field: str) -> Path:
+    if project is None:
+        raise MediaError("media_not_found", "storage:// media needs the task's project", field)
+    objects = ObjectStore(settings)
+    try:
+        path = normalise_path(url, field)
+        info = objects.head(project, path)
+        if info.size > settings.max_video_bytes:
+            raise MediaError(
+                "media_too_large", f"video is {info.size} bytes, limit is {settings.max_video_bytes}", field
+            )
+        workdir.mkdir(parents=True, exist_ok=True)
+        return objects.download_to(project, path, workdir / f"storage-{uuid.uuid4().hex}")
+    except (ObjectNotFound, StoragePathError):
+        raise MediaError("media_not_found", f"no stored file {url!r} in this project", field) from None
+
+
 def open_video(
-    url: str | None, staged_path: str | None, settings: Settings, workdir: Path, field: str | None = None
+    url: str | None,
+    staged_path: str | None,
+    settings: Settings,
+    workdir: Path,
+    field: str | None = None,
+    project: str | None = None,
 ) -> Path:
     """The local file of a task's video: its staged upload, or the URL downloaded into ``workdir``.
 
@@ -295,6 +346,8 @@ def open_video(
     if url is None:
         raise ValueError("open_video needs a url or a staged_path")
     field = field or "input[0].url"
+    if url.startswith(STORAGE_SCHEME):
+        return _from_storage(url, settings, workdir, project, field)
     try:
         return _download(url, settings, workdir, field)
     except httpx.TimeoutException as exc:

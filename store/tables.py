@@ -111,3 +111,21 @@ class ArchiveEvent(Base):
     start_offset: Mapped[int] = mapped_column(sa.BigInteger)
     end_offset: Mapped[int] = mapped_column(sa.BigInteger)
     data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class Upload(Base):
+    """A resumable chunked upload: one S3 multipart upload, chunk ``n`` being part ``n + 1``."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # "up_" + ULID
+    project: Mapped[str] = mapped_column(sa.String(128), index=True)
+    path: Mapped[str] = mapped_column(sa.String(1024))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))  # lowercase hex
+    chunk_size: Mapped[int] = mapped_column(sa.Integer)
+    content_type: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    s3_upload_id: Mapped[str] = mapped_column(sa.String(1024))
+    status: Mapped[str] = mapped_column(sa.String(16))  # open | completed | aborted
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

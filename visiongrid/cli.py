@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -121,6 +122,8 @@ def serve_command(args: argparse.Namespace) -> int:
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     settings = get_settings().model_copy(update=overrides)
     print(f"VisionGrid API on http://{settings.host}:{settings.port} (metrics: :{settings.metrics_export_port})")
+    # SIGTERM (service managers, `timeout`) exits normally, so at-exit hooks stop the local S3 server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     start(settings, blocking=True)
     return 0
 

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     s3_secret_key: str = Field("visiongrid-secret", description="local dev default matching the local server config")
     s3_region: str = Field("us-east-1", description="region used for SigV4 signing")
     storage_max_object_bytes: int = Field(50 * 1024**2, ge=1, description="largest object accepted, bytes")
+    upload_chunk_bytes: int = Field(
+        8 * 1024**2, ge=5 * 1024**2, description="chunk size of resumable uploads (S3 parts must be >= 5 MiB)"
+    )
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1, description="largest resumable (chunked) upload, bytes")
     presign_default_expiry_s: int = Field(900, ge=1, description="lifetime of a presigned URL when none is asked")
     presign_max_expiry_s: int = Field(7 * 24 * 3600, ge=1, le=7 * 24 * 3600, description="SigV4 caps this at 7 days")
     s3_local_server: bool = Field(

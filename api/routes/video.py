@@ -13,9 +13,11 @@ from starlette.responses import StreamingResponse
 from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError, not_found
 from api.schemas import ProcessRequest, TaskCreated, TaskError, TaskList, TaskProgress, TaskView, VideoInput
+from api.services import Services
 from api.sse import archive_stream, sse_response
 from pipelines.plan import TaskPlan
 from store import media
+from store.objects import ObjectNotFound, normalise_path, storage_url
 from store.records import TASK_STATUSES, TaskRecord
 from visiongrid.settings import Settings
 
@@ -71,6 +73,16 @@ def _normalised_input(item: VideoInput, settings: Settings) -> dict[str, Any]:
     }
 
 
+def _stored_video(services: Services, project: str, url: str) -> str:
+    """The normalised ``storage://`` URL of an existing object of the project (else 400 on the field)."""
+    path = normalise_path(url, "input[0].url")
+    try:
+        services.objects_or_raise().head(project, path)
+    except ObjectNotFound:
+        raise APIError(400, "media_not_found", f"no stored file {url!r} in this project", "input[0].url") from None
+    return storage_url(path)
+
+
 @router.post("/process", status_code=202, response_model=TaskCreated)
 async def process(body: ProcessRequest, project: ProjectDep, services: ServicesDep, response: Response) -> TaskCreated:
     """Validate, stage any base64 input, store the task as ``pending`` and return at once."""
@@ -85,14 +97,18 @@ async def process(body: ProcessRequest, project: ProjectDep, services: ServicesD
     if item.type == "video_url":
         assert item.url is not None
         TaskPlan.from_request(request)  # PlanError → 400 naming the field, before anything is stored
-        await run_in_threadpool(media.check_url_allowed, item.url, settings, "input[0].url")
+        if item.url.startswith(media.STORAGE_SCHEME):
+            request["input"][0]["url"] = await run_in_threadpool(_stored_video, services, project, item.url)
+        else:
+            await run_in_threadpool(media.check_url_allowed, item.url, settings, "input[0].url")
     else:
         assert item.data is not None
-        # validate with a placeholder first, so a bad request never leaves a staged file behind
-        TaskPlan.from_request({**request, "input": [{**request["input"][0], "staged_path": "(staged)"}]})
-        path = await run_in_threadpool(media.stage_base64, item.data, settings, "input[0].data")
-        request["input"][0]["staged_path"] = path
-        staged.append(path)
+        # validate with a placeholder first, so a bad request never leaves a staged object behind
+        TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": "storage://staged"}]})
+        data = await run_in_threadpool(media.decode_base64, item.data, settings, "input[0].data")
+        url = await run_in_threadpool(media.stage_to_storage, data, settings, project)
+        request["input"][0]["url"] = url
+        staged.append(url)
     task = await run_in_threadpool(services.tasks.create, project, request, body.model, staged)
     if services.wake_workers is not None:
         services.wake_workers()
@@ -205,5 +221,5 @@ async def delete_task(task_id: str, project: ProjectDep, services: ServicesDep) 
     task = await run_in_threadpool(services.tasks.delete, project, task_id)
     if task is None:
         raise not_found("task", task_id)
-    await run_in_threadpool(media.delete_staged, list(task.staged_media), services.settings)
+    await run_in_threadpool(media.delete_staged, list(task.staged_media), services.settings, project)
     return Response(status_code=204)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import httpx
 import pytest
 
+from tests.clips import write_walking_person_clip
 from tests.e2e.conftest import Service
+from tests.e2e.test_video_api import wait_terminal
 
 
 def upload(service: Service, path: str, data: bytes, key: str | None = None) -> dict[str, object]:
@@ -69,3 +74,53 @@ def test_unknown_files_and_other_projects_files_are_404(service: Service) -> Non
         assert client.get("/v1/storage/files/nothing/here.bin", follow_redirects=False).status_code == 404
         assert client.delete("/v1/storage/files/private/secret.bin").status_code == 204
         assert client.get("/v1/storage/files/private/secret.bin", follow_redirects=False).status_code == 404
+
+
+def test_a_video_in_storage_runs_as_a_task_and_stays_private(service: Service, media_dir: Path, tmp_path: Path) -> None:
+    clip = write_walking_person_clip(media_dir, tmp_path / "walk.mp4", frames=6)
+    upload(service, "videos/walk.mp4", clip.read_bytes())
+    body = {
+        "input": [
+            {"type": "video_url", "url": "storage://videos/walk.mp4", "sampling": {"mode": "interval", "value": 1}}
+        ],
+        "steps": [{"model": "detect"}],
+    }
+    with service.client() as client:
+        created = client.post("/v1/video/process", json=body)
+        assert created.status_code == 202, created.text
+        task = wait_terminal(service, created.json()["id"])
+        missing = client.post(
+            "/v1/video/process", json={**body, "input": [{"type": "video_url", "url": "storage://videos/none.mp4"}]}
+        )
+    assert task["status"] == "succeeded" and task["usage"]["processed_frames"] == 6
+    assert missing.status_code == 400 and missing.json()["error"]["field"] == "input[0].url"
+    with service.client(service.key_b) as other:
+        theirs = other.post("/v1/video/process", json=body)
+    assert theirs.status_code == 400 and theirs.json()["error"]["code"] == "media_not_found"
+
+
+def test_base64_videos_are_staged_in_storage_and_deleted_with_the_task(
+    service: Service, media_dir: Path, tmp_path: Path
+) -> None:
+    clip = write_walking_person_clip(media_dir, tmp_path / "b64.mp4", frames=4)
+    body = {
+        "input": [
+            {
+                "type": "video_base64",
+                "data": base64.b64encode(clip.read_bytes()).decode(),
+                "max_frames": 4,
+                "sampling": {"mode": "interval", "value": 1},
+            }
+        ],
+        "steps": [{"model": "detect"}],
+    }
+    with service.client(service.key_b) as client:  # project b: its storage starts empty
+        response = client.post("/v1/video/process", json=body)
+        assert response.status_code == 202, response.text
+        created = response.json()
+        task = wait_terminal(service, created["id"], key=service.key_b)
+        staged = client.get("/v1/storage/files", params={"path": "staged"}).json()["data"]
+        assert task["status"] == "succeeded" and len(staged) == 1
+        assert staged[0]["size"] == len(clip.read_bytes())
+        assert client.delete(f"/v1/video/tasks/{created['id']}").status_code == 204
+        assert client.get("/v1/storage/files", params={"path": "staged"}).json()["data"] == []

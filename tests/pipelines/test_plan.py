@@ -139,7 +139,7 @@ def test_plan_error_is_a_value_error_with_field_and_message() -> None:
         ({"input__0__type": "image_url"}, "input[0].type"),
         ({"input__0__url": None}, "input[0].url"),
         ({"input__0__url": ""}, "input[0].url"),
-        ({"input__0__type": "video_base64"}, "input[0].staged_path"),
+        ({"input__0__type": "video_base64", "input__0__url": None}, "input[0].staged_path"),
         ({"input": []}, "input"),
         ({"input": "clip.mp4"}, "input"),
         ({"input__0": "clip.mp4"}, "input[0]"),

@@ -13,12 +13,16 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from store.db import _dispose_engines, make_engine, migrate, open_engine, write_transaction
+from store.db import _dispose_engines, alembic_config, make_engine, migrate, open_engine, write_transaction
 from store.tables import Base
 from store.tasks import TaskStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# the newest migration: tests follow new revisions without edits
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 @pytest.fixture(autouse=True)
@@ -51,10 +55,10 @@ def test_make_engine_creates_folder_sets_pragmas_and_caches(tmp_path: Path) -> N
 def test_migrate_creates_schema_and_is_idempotent(db_url: str) -> None:
     migrate(db_url)
     assert _tables(db_url) >= {"tasks", "api_keys", "archive_events", "alembic_version"}
-    assert _version(db_url) == ["0001"]
+    assert _version(db_url) == [HEAD]
     TaskStore(make_engine(db_url)).create("p", {"a": 1}, None)
     migrate(db_url)  # again: nothing changes, data survives
-    assert _version(db_url) == ["0001"]
+    assert _version(db_url) == [HEAD]
     assert TaskStore(make_engine(db_url)).counts_by_status()["pending"] == 1
 
 
@@ -79,7 +83,7 @@ def test_concurrent_migrate_from_several_processes(tmp_path: Path) -> None:
     for proc, (out, err) in zip(procs, outcomes, strict=True):
         assert proc.returncode == 0, err.decode()
         assert out.strip() == b"ok"
-    assert _version(url) == ["0001"]
+    assert _version(url) == [HEAD]
     assert {"tasks", "api_keys", "archive_events"} <= _tables(url)
 
 
@@ -101,7 +105,7 @@ def test_concurrent_migrate_from_several_threads(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert _version(url) == ["0001"]
+    assert _version(url) == [HEAD]
 
 
 def test_open_engine_migrates(db_url: str) -> None:
