@@ -14,4 +14,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# PostgreSQL server binaries for tests/store/test_postgres.py (a real server is started by the tests).
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  # A failed install must not stop everything else: tests/store/test_postgres.py then fails and says why.
+  apt-get install -y -q postgresql || { apt-get update -qq && apt-get install -y -q postgresql; } ||
+    echo "WARNING: could not install the postgresql package; the Postgres store tests will fail" >&2
+fi
 bash tools/fetch_media.sh

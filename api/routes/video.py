@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError, not_found
-from api.schemas import ProcessRequest, TaskCreated, TaskError, TaskList, TaskProgress, TaskView, VideoInput
+from api.schemas import (
+    ProcessRequest,
+    SamplingIn,
+    StepIn,
+    TaskCreated,
+    TaskError,
+    TaskList,
+    TaskProgress,
+    TaskView,
+    VideoInput,
+)
 from api.services import Services
 from api.sse import archive_stream, sse_response
 from pipelines.plan import TaskPlan
@@ -83,9 +95,97 @@ def _stored_video(services: Services, project: str, url: str) -> str:
     return storage_url(path)
 
 
-@router.post("/process", status_code=202, response_model=TaskCreated)
-async def process(body: ProcessRequest, project: ProjectDep, services: ServicesDep, response: Response) -> TaskCreated:
-    """Validate, stage any base64 input, store the task as ``pending`` and return at once."""
+VIDEO_BODY_TYPES = ("video/", "application/octet-stream")
+
+
+@router.post(
+    "/process",
+    status_code=202,
+    response_model=TaskCreated,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": ProcessRequest.model_json_schema()},
+                "video/*": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def process(
+    request: Request,
+    project: ProjectDep,
+    services: ServicesDep,
+    response: Response,
+    steps: Annotated[str, Query(description="binary body: comma-separated step models")] = "detect",
+    classes: Annotated[str | None, Query(description="binary body: classes for detect, comma-separated")] = None,
+    sampling: Annotated[Literal["fps", "keyframe", "interval"], Query()] = "fps",
+    value: Annotated[float | None, Query(gt=0)] = None,
+    max_frames: Annotated[int | None, Query(ge=1)] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+) -> TaskCreated:
+    """Enqueue a task from a JSON request, or from a raw video body (``Content-Type: video/*``,
+    options in the query string, Noxovision style); the video is staged to storage first."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw: bytes | None = None
+    if content_type.startswith(VIDEO_BODY_TYPES):
+        raw = await _read_video_body(request, services.settings.max_video_bytes)
+        parameters = {"classes": [c.strip() for c in classes.split(",") if c.strip()]} if classes else {}
+        try:
+            body = _binary_request(steps, parameters, sampling, value, max_frames, model)
+        except ValidationError as error:
+            raise RequestValidationError(error.errors()) from None
+    else:
+        try:
+            body = ProcessRequest.model_validate_json(await request.body())
+        except ValidationError as error:
+            raise RequestValidationError(error.errors()) from None
+    task = await _enqueue(body, raw, project, services)
+    response.headers["Location"] = f"/v1/video/tasks/{task.id}"
+    return TaskCreated(id=task.id, status=task.status, stream_url=_stream_url(task.id))
+
+
+def _binary_request(
+    steps: str,
+    parameters: dict[str, Any],
+    sampling: Literal["fps", "keyframe", "interval"],
+    value: float | None,
+    max_frames: int | None,
+    model: str | None,
+) -> ProcessRequest:
+    """The JSON request a raw-body upload stands for (its URL is replaced once the body is staged)."""
+    return ProcessRequest(
+        input=[
+            VideoInput(
+                type="video_url",
+                url="storage://staged/upload",  # replaced by the staged object below
+                sampling=SamplingIn(mode=sampling, value=value),
+                max_frames=max_frames,
+            )
+        ],
+        steps=[StepIn(model=name.strip(), parameters=parameters) for name in steps.split(",") if name.strip()],
+        model=model,
+    )
+
+
+async def _read_video_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, "media_too_large", f"video is {declared} bytes, limit is {limit}", "body")
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise APIError(413, "media_too_large", f"video is larger than {limit} bytes", "body")
+        chunks.append(chunk)
+    if not received:
+        raise APIError(400, "invalid_request", "the request body is empty", "body")
+    return b"".join(chunks)
+
+
+async def _enqueue(body: ProcessRequest, raw: bytes | None, project: str, services: Services) -> TaskRecord:
+    """Validate, stage the video if it came with the request, store the task as ``pending``."""
     settings = services.settings
     item = body.input[0]
     request: dict[str, Any] = {
@@ -93,27 +193,25 @@ async def process(body: ProcessRequest, project: ProjectDep, services: ServicesD
         "steps": [step.model_dump() for step in body.steps],
         "model": body.model,
     }
+    # PlanError → 400 naming the field, before anything is staged or stored
+    TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": item.url or "storage://staged"}]})
     staged: list[str] = []
-    if item.type == "video_url":
-        assert item.url is not None
-        TaskPlan.from_request(request)  # PlanError → 400 naming the field, before anything is stored
-        if item.url.startswith(media.STORAGE_SCHEME):
-            request["input"][0]["url"] = await run_in_threadpool(_stored_video, services, project, item.url)
-        else:
-            await run_in_threadpool(media.check_url_allowed, item.url, settings, "input[0].url")
-    else:
-        assert item.data is not None
-        # validate with a placeholder first, so a bad request never leaves a staged object behind
-        TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": "storage://staged"}]})
-        data = await run_in_threadpool(media.decode_base64, item.data, settings, "input[0].data")
-        url = await run_in_threadpool(media.stage_to_storage, data, settings, project)
+    if raw is not None or item.type == "video_base64":
+        if raw is None:
+            assert item.data is not None
+            raw = await run_in_threadpool(media.decode_base64, item.data, settings, "input[0].data")
+        url = await run_in_threadpool(media.stage_to_storage, raw, settings, project)
         request["input"][0]["url"] = url
         staged.append(url)
+    elif item.url is not None and item.url.startswith(media.STORAGE_SCHEME):
+        request["input"][0]["url"] = await run_in_threadpool(_stored_video, services, project, item.url)
+    else:
+        assert item.url is not None
+        await run_in_threadpool(media.check_url_allowed, item.url, settings, "input[0].url")
     task = await run_in_threadpool(services.tasks.create, project, request, body.model, staged)
     if services.wake_workers is not None:
         services.wake_workers()
-    response.headers["Location"] = f"/v1/video/tasks/{task.id}"
-    return TaskCreated(id=task.id, status=task.status, stream_url=_stream_url(task.id))
+    return task
 
 
 def _parse_time(value: str | None, field: str) -> dt.datetime | None:

@@ -124,3 +124,23 @@ def test_base64_videos_are_staged_in_storage_and_deleted_with_the_task(
         assert staged[0]["size"] == len(clip.read_bytes())
         assert client.delete(f"/v1/video/tasks/{created['id']}").status_code == 204
         assert client.get("/v1/storage/files", params={"path": "staged"}).json()["data"] == []
+
+
+def test_a_raw_video_body_is_staged_and_runs(service: Service, media_dir: Path, tmp_path: Path) -> None:
+    clip = write_walking_person_clip(media_dir, tmp_path / "raw.mp4", frames=5).read_bytes()
+    params = {"steps": "detect", "classes": "pedestrian", "sampling": "interval", "value": 1, "model": "raw-hint"}
+    with service.client() as client:
+        response = client.post("/v1/video/process", params=params, content=clip, headers={"Content-Type": "video/mp4"})
+        assert response.status_code == 202, response.text
+        assert response.headers["Location"].endswith(response.json()["id"])
+        task = wait_terminal(service, response.json()["id"])
+        echoed = client.get(f"/v1/video/tasks/{task['id']}", params={"include": "request"}).json()["request"]
+        bad = client.post(
+            "/v1/video/process", params={"steps": "levitate"}, content=clip, headers={"Content-Type": "video/mp4"}
+        )
+        empty = client.post("/v1/video/process", content=b"", headers={"Content-Type": "video/mp4"})
+    assert task["status"] == "succeeded" and task["usage"]["processed_frames"] == 5 and task["model"] == "raw-hint"
+    assert echoed["input"][0]["url"].startswith("storage://staged/")
+    assert echoed["steps"][0]["parameters"] == {"classes": ["pedestrian"]}
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "steps[0].model"
+    assert empty.status_code == 400 and empty.json()["error"]["field"] == "body"
