@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -208,33 +209,32 @@ class ObjectStore:
         self._client.put_object(**kwargs)
         return self.head(project, path)
 
-    def get_bytes(self, project: str, path: str) -> bytes:
-        """The whole object in memory (objects are capped by ``storage_max_object_bytes``)."""
-        key = self.key(project, path)
+    def _get_object(self, project: str, path: str) -> Any:
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            return self._client.get_object(Bucket=self.bucket, Key=self.key(project, path))
         except ClientError as exc:
             if _is_not_found(exc):
                 raise ObjectNotFound(normalise_path(path)) from exc
             raise
-        body: bytes = response["Body"].read()
+
+    def get_bytes(self, project: str, path: str) -> bytes:
+        """The whole object in memory (objects are capped by ``storage_max_object_bytes``)."""
+        body: bytes = self._get_object(project, path)["Body"].read()
         return body
+
+    def iter_bytes(self, project: str, path: str, block: int = 1024 * 1024) -> Iterator[bytes]:
+        """The object as a stream of blocks, for one pass over large objects (hashing, copying)."""
+        yield from self._get_object(project, path)["Body"].iter_chunks(block)
 
     def download_to(self, project: str, path: str, dest: Path) -> Path:
         """Stream the object to ``dest``; written to a temporary name first so a partial file never looks done."""
-        key = self.key(project, path)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _is_not_found(exc):
-                raise ObjectNotFound(normalise_path(path)) from exc
-            raise
+        blocks = self.iter_bytes(project, path)
         try:
             with tmp.open("wb") as out:
-                for chunk in response["Body"].iter_chunks(1024 * 1024):
+                for chunk in blocks:
                     out.write(chunk)
             tmp.replace(dest)
         finally:

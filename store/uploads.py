@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import sqlalchemy as sa
@@ -233,13 +231,10 @@ class UploadStore:
         return record.path
 
     def _sha256(self, record: UploadRecord) -> str:
-        """The sha256 of the stored object, streamed (through a temporary file) rather than held in memory."""
+        """The sha256 of the stored object, hashed as it streams from S3 (one pass, never held in memory)."""
         digest = hashlib.sha256()
-        with tempfile.TemporaryDirectory(prefix="vg-upload-") as tmp:
-            local = self._objects.download_to(record.project, record.path, Path(tmp) / "object")
-            with local.open("rb") as source:
-                while block := source.read(_HASH_BLOCK):
-                    digest.update(block)
+        for block in self._objects.iter_bytes(record.project, record.path, _HASH_BLOCK):
+            digest.update(block)
         return digest.hexdigest()
 
     def abort(self, project: str, upload_id: str) -> None:
