@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from api.errors import APIError
 from store.archive import Archive
 from store.db import open_engine
 from store.keys import KeyStore
 from store.objects import ObjectStore
 from store.tasks import TaskStore
+from store.uploads import UploadStore
 from visiongrid.settings import Settings
 
 _installed: Services | None = None
@@ -38,13 +40,28 @@ class Services:
     keys: KeyStore
     wake_workers: Callable[[], None] | None = None  # nudges a task worker to claim now instead of at its next poll
     objects: ObjectStore | None = None
+    uploads: UploadStore | None = None
 
     def objects_or_raise(self) -> ObjectStore:
         if self.objects is None:
-            raise RuntimeError("object storage is not configured")
+            raise APIError(503, "storage_unavailable", "object storage is not configured")
         return self.objects
+
+    def uploads_or_raise(self) -> UploadStore:
+        if self.uploads is None:
+            raise APIError(503, "storage_unavailable", "object storage is not configured")
+        return self.uploads
 
     @classmethod
     def from_settings(cls, settings: Settings, wake_workers: Callable[[], None] | None = None) -> Services:
         engine = open_engine(settings.resolved_database_url())
-        return cls(settings, TaskStore(engine), Archive(engine), KeyStore(engine), wake_workers, ObjectStore(settings))
+        objects = ObjectStore(settings)
+        return cls(
+            settings,
+            TaskStore(engine),
+            Archive(engine),
+            KeyStore(engine),
+            wake_workers,
+            objects,
+            UploadStore(engine, objects, settings),
+        )

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError
 from api.services import Services
-from store.objects import ObjectInfo, ObjectStore, normalise_path, storage_url
+from store.objects import ObjectInfo, normalise_path, storage_url
 
 router = APIRouter(prefix="/v1/storage", tags=["storage"])
 
@@ -60,12 +60,6 @@ class FileList(BaseModel):
     next_cursor: str | None
 
 
-def _objects(services: Services) -> ObjectStore:
-    if services.objects is None:
-        raise APIError(503, "storage_unavailable", "object storage is not configured")
-    return services.objects
-
-
 def _expiry(services: Services, requested: int | None) -> int:
     settings = services.settings
     expires = requested or settings.presign_default_expiry_s
@@ -88,7 +82,7 @@ def _file(info: ObjectInfo) -> FileInfo:
 def _put_url(
     services: Services, project: str, path: str, size: int, content_type: str | None, expires: int
 ) -> PresignedURL:
-    url = _objects(services).presign_put(project, path, size, content_type, expires)
+    url = services.objects_or_raise().presign_put(project, path, size, content_type, expires)
     headers = {"Content-Length": str(size)}
     if content_type:
         headers["Content-Type"] = content_type
@@ -113,7 +107,7 @@ async def presign(body: PresignRequest, project: ProjectDep, services: ServicesD
         if body.size is None:
             raise APIError(400, "invalid_request", "size is required for a PUT URL", "size")
         return await run_in_threadpool(_put_url, services, project, path, body.size, body.content_type, expires)
-    url = await run_in_threadpool(_objects(services).presign_get, project, path, expires)
+    url = await run_in_threadpool(services.objects_or_raise().presign_get, project, path, expires)
     return PresignedURL(method="GET", url=url, path=path, storage_url=storage_url(path), expires_in=expires, headers={})
 
 
@@ -126,7 +120,7 @@ async def list_files(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileList:
     prefix = normalise_path(path.rstrip("/"), "path") + "/" if path.strip("/") else ""
-    items, next_cursor = await run_in_threadpool(_objects(services).list, project, prefix, cursor, limit)
+    items, next_cursor = await run_in_threadpool(services.objects_or_raise().list, project, prefix, cursor, limit)
     return FileList(data=[_file(item) for item in items], next_cursor=next_cursor)
 
 
@@ -135,13 +129,13 @@ async def get_file(path: str, project: ProjectDep, services: ServicesDep) -> Red
     """302 to a short-lived presigned GET."""
     clean = normalise_path(path, "path")
     expires = services.settings.presign_default_expiry_s
-    url = await run_in_threadpool(_objects(services).presign_get, project, clean, expires)
+    url = await run_in_threadpool(services.objects_or_raise().presign_get, project, clean, expires)
     return RedirectResponse(url, status_code=302)
 
 
 @router.delete("/files/{path:path}", status_code=204)
 async def delete_file(path: str, project: ProjectDep, services: ServicesDep) -> Response:
     clean = normalise_path(path, "path")
-    if not await run_in_threadpool(_objects(services).delete, project, clean):
+    if not await run_in_threadpool(services.objects_or_raise().delete, project, clean):
         raise APIError(404, "not_found", f"file {clean!r} not found")
     return Response(status_code=204)

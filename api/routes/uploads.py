@@ -11,13 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError
 from api.services import Services
-from store.db import open_engine
 from store.objects import storage_url
 from store.uploads import UploadClosed, UploadError, UploadNotFound, UploadRecord, UploadStore
 
 router = APIRouter(prefix="/v1/storage/uploads", tags=["storage"])
-
-_stores: dict[int, tuple[Services, UploadStore]] = {}
 
 
 class CreateUpload(BaseModel):
@@ -50,16 +47,7 @@ class FinalizedUpload(BaseModel):
 
 
 def _store(services: Services) -> UploadStore:
-    """One UploadStore per Services (the engine is the cached, already migrated one of the services)."""
-    cached = _stores.get(id(services))
-    if cached is not None and cached[0] is services:
-        return cached[1]
-    if services.objects is None:
-        raise APIError(503, "storage_unavailable", "object storage is not configured")
-    engine = open_engine(services.settings.resolved_database_url())
-    store = UploadStore(engine, services.objects, services.settings)
-    _stores[id(services)] = (services, store)
-    return store
+    return services.uploads_or_raise()
 
 
 def _view(record: UploadRecord, received: list[int]) -> UploadView:
