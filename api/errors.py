@@ -16,8 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.coco import UnknownClassError
-from pipelines.decode import VideoDecodeError
 from pipelines.plan import PlanError
 from store.media import MediaError
 from store.objects import ObjectNotFound, ObjectTooLarge, StoragePathError
@@ -84,10 +82,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def plan_error(_: Request, error: PlanError) -> JSONResponse:
         return _json(VALIDATION_STATUS, error_body("invalid_request", str(error), error.field))
 
-    @app.exception_handler(UnknownClassError)
-    async def unknown_class(_: Request, error: UnknownClassError) -> JSONResponse:
-        return _json(VALIDATION_STATUS, error_body("invalid_request", str(error), "classes"))
-
     @app.exception_handler(MediaError)
     async def media_error(_: Request, error: MediaError) -> JSONResponse:
         status = 413 if error.code == "media_too_large" else VALIDATION_STATUS
@@ -104,10 +98,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ObjectTooLarge)
     async def object_too_large(_: Request, error: ObjectTooLarge) -> JSONResponse:
         return _json(413, error_body("object_too_large", str(error), "size"))
-
-    @app.exception_handler(VideoDecodeError)
-    async def decode_error(_: Request, error: VideoDecodeError) -> JSONResponse:
-        return _json(VALIDATION_STATUS, error_body(error.code, str(error)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

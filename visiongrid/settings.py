@@ -66,7 +66,6 @@ class Settings(BaseSettings):
     s3_local_server: bool = Field(
         True, description="`visiongrid serve` starts a local SeaweedFS S3 server when the endpoint is loopback"
     )
-    s3_local_port: int = Field(8333, ge=1, le=65535, description="S3 port of the local SeaweedFS server")
 
     # --- task queue -------------------------------------------------------------------
     max_running_tasks: int = Field(2, ge=1, description="tasks running at once, cluster-wide")
