@@ -42,7 +42,15 @@ CLASS_ALIASES: dict[str, tuple[str, ...]] = {
     "animal": ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"),
 }
 
+#: Classes of targets that frame-level steps create (not detector classes): a face found by the face
+#: step, a line of text found by the OCR step when no detector target precedes it. Ids sit far above any
+#: detector vocabulary so they never collide with a registered model's classes.
+FACE_CLASS_ID: int = 1000
+TEXT_CLASS_ID: int = 1001
+STEP_CLASSES: dict[int, str] = {FACE_CLASS_ID: "face", TEXT_CLASS_ID: "text"}
+
 _ID_BY_NAME = {name: index for index, name in enumerate(COCO_CLASSES)}
+_ID_BY_NAME.update({name: class_id for class_id, name in STEP_CLASSES.items()})
 
 
 class UnknownClassError(ValueError):
@@ -86,4 +94,6 @@ def class_name(class_id: int, requested: dict[int, str] | None = None) -> str:
     """The name to report for a class id: the request's own word if it asked by alias."""
     if requested and class_id in requested:
         return requested[class_id]
+    if class_id in STEP_CLASSES:
+        return STEP_CLASSES[class_id]
     return COCO_CLASSES[class_id]

@@ -28,7 +28,7 @@ class UnknownModelError(KeyError):
 class ModelEntry:
     name: str
     task: str
-    path: Path
+    path: Path | None
     output_format: str
     classes: str
     input_layout: Literal["NHWC", "NCHW"]
@@ -36,6 +36,8 @@ class ModelEntry:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     description: str
+    package: str = ""
+    dim: int | None = None
 
 
 def load_registry(models_dir: Path = MODELS_DIR) -> dict[str, ModelEntry]:
@@ -44,7 +46,7 @@ def load_registry(models_dir: Path = MODELS_DIR) -> dict[str, ModelEntry]:
         name: ModelEntry(
             name=name,
             task=entry["task"],
-            path=models_dir / entry["file"],
+            path=models_dir / entry["file"] if entry.get("file") else None,
             output_format=entry["output_format"],
             classes=entry.get("classes", "coco80"),
             input_layout=entry.get("input_layout", "NHWC"),
@@ -52,6 +54,8 @@ def load_registry(models_dir: Path = MODELS_DIR) -> dict[str, ModelEntry]:
             mean=tuple(entry.get("mean", (0.0, 0.0, 0.0))),
             std=tuple(entry.get("std", (1.0, 1.0, 1.0))),
             description=entry.get("description", ""),
+            package=entry.get("package", ""),
+            dim=entry.get("dim"),
         )
         for name, entry in raw.items()
     }

@@ -28,6 +28,29 @@ class Settings(BaseSettings):
     detector_batch_size: int = Field(1, ge=1, le=64, description="frames per detector call in the bare loop")
     detection_min_confidence: float = Field(0.3, ge=0.0, le=1.0, description="default score floor for image targets")
 
+    # --- vision steps (OCR, appearance feature, face, describe) ----------------------
+    appearance_model: str = Field("appearance", description="registry name of the appearance-feature model")
+    face_detector_model: str = Field("blazeface", description="registry name of the face detector")
+    face_descriptor_model: str = Field("faceres", description="registry name of the face descriptor model")
+    face_min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="score floor for faces")
+    model_num_cpus: float = Field(
+        0.25, gt=0, description="CPU share of each OCR / feature / face replica; ORT threads = this rounded up"
+    )
+    model_max_batch_size: int = Field(8, ge=1, description="items batched across tasks per OCR/feature/face call")
+    model_batch_wait_s: float = Field(0.005, ge=0, description="how long an OCR/feature/face batch waits to fill")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="images larger than this are refused before decoding")
+    max_image_bytes: int = Field(20 * 1024**2, ge=1, description="largest image accepted, bytes")
+    max_batch_images: int = Field(64, ge=1, description="images per /v1/vision/batch request")
+    vlm_providers: list[dict[str, str | float]] = Field(
+        default_factory=list,
+        description=(
+            "external OpenAI-compatible vision-language endpoints for `describe`, in priority order: "
+            'JSON list of {"name", "url", "model", "api_key", "timeout_s"}; empty = built-in description only'
+        ),
+    )
+    vlm_timeout_s: float = Field(30.0, gt=0, description="default request timeout of a VLM provider")
+    provider_max_retries: int = Field(2, ge=0, description="failovers to the next provider before the first chunk")
+
     # --- tracking ---------------------------------------------------------------------
     track_high_threshold: float = Field(0.4, ge=0.0, le=1.0, description="ByteTrack first-stage score")
     track_low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="ByteTrack second-stage score floor")
