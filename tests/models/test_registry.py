@@ -33,9 +33,11 @@ def test_committed_centernet_entry() -> None:
 
 def test_every_entry_has_a_decoder_and_a_file() -> None:
     for name, entry in load_registry().items():
-        assert entry.output_format in DECODERS, name
+        if entry.task == "detect":
+            assert entry.output_format in DECODERS, name
         assert entry.input_layout in ("NHWC", "NCHW"), name
-        assert entry.path.is_file(), name
+        # a model either is a committed file beside the registry or ships inside a pinned package
+        assert (entry.path is not None and entry.path.is_file()) or entry.package, name
 
 
 def test_committed_models_match_the_manifest() -> None:
