@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import status, storage, uploads, video
+from api.routes import status, storage, uploads, video, vision
 from api.services import Services
 
 
@@ -15,6 +15,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app = FastAPI(title="VisionGrid", version="0.1.0", description="Self-hosted video and image analysis API")
     install_error_handlers(app)
     app.include_router(video.router)
+    app.include_router(vision.router)
     app.include_router(uploads.router)
     app.include_router(storage.router)
     app.include_router(status.router)

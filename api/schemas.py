@@ -42,15 +42,13 @@ class VideoInput(Strict):
         return self
 
 
-class WhenIn(Strict):
-    class_is: list[str] | None = None
-    min_confidence: float | None = Field(None, ge=0, le=1)
-
-
 class StepIn(Strict):
+    """One step; ``parameters`` and ``when`` are validated by the step parser (``pipelines.step_specs``),
+    which names the exact field (``steps[1].when.class_is[0]``) and is shared with the task runner."""
+
     model: str = Field(min_length=1)
     parameters: dict[str, Any] = Field(default_factory=dict)
-    when: WhenIn | None = None
+    when: dict[str, Any] | None = None
 
 
 class ProcessRequest(Strict):
@@ -98,3 +96,52 @@ class TaskList(BaseModel):
     object: Literal["list"] = "list"
     data: list[TaskView]
     next_cursor: str | None
+
+
+# --------------------------------------------------------------------------------------------- vision
+
+
+class ImageIn(Strict):
+    """Exactly one source: an http(s) ``url``, ``base64`` bytes (a data: URI prefix is allowed), or a
+    ``path`` in the project's storage (``storage://`` optional)."""
+
+    url: str | None = Field(None, max_length=4096)
+    base64: str | None = None
+    path: str | None = Field(None, max_length=1024)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageIn:
+        given = [name for name in ("url", "base64", "path") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of url, base64, path (got {given or 'none'})")
+        return self
+
+
+class DetectImageRequest(Strict):
+    image: ImageIn
+    classes: list[str] | None = Field(None, min_length=1, description="COCO names or aliases; default every class")
+    min_confidence: float | None = Field(None, ge=0, le=1, description="score floor (default 0.3)")
+    model: str | None = Field(None, max_length=200, description="a registered detector (GET /v1/vision/models)")
+
+
+class OCRImageRequest(Strict):
+    image: ImageIn
+    min_confidence: float | None = Field(None, ge=0, le=1, description="drop lines read below this score")
+
+
+class DescribeImageRequest(Strict):
+    image: ImageIn
+    model: str | None = Field(None, max_length=200, description="provider routing hint (default: built-in)")
+
+
+class BatchImage(Strict):
+    data_base64: str = Field(min_length=1, description="raw base64 (no data: URI prefix)")
+    id: str | None = Field(None, max_length=200, description="your reference, echoed per item")
+
+
+class BatchRequest(Strict):
+    images: list[BatchImage] = Field(min_length=1)
+    steps: list[StepIn] = Field(
+        default_factory=lambda: [StepIn(model="detect")], min_length=1, description="default: detect"
+    )
+    model: str | None = Field(None, max_length=200, description="provider routing hint for a describe step")

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.errors import APIError
+from pipelines.describe import VLMDescriber
+from pipelines.executor import StepModels
 from store.archive import Archive
 from store.db import open_engine
 from store.keys import KeyStore
@@ -41,11 +43,26 @@ class Services:
     wake_workers: Callable[[], None] | None = None  # nudges a task worker to claim now instead of at its next poll
     objects: ObjectStore | None = None
     uploads: UploadStore | None = None
+    models: StepModels | None = None  # the model deployments, for the synchronous vision endpoints
+    vlm: VLMDescriber | None = None
 
     def objects_or_raise(self) -> ObjectStore:
         if self.objects is None:
             raise APIError(503, "storage_unavailable", "object storage is not configured")
         return self.objects
+
+    def vlm_client(self) -> VLMDescriber | None:
+        """The external describe providers' client, made on first need (none configured: None)."""
+        if self.vlm is None and self.settings.vlm_providers:
+            from deployments.vlm import VLMClient
+
+            self.vlm = VLMClient()
+        return self.vlm
+
+    def models_or_raise(self) -> StepModels:
+        if self.models is None:
+            raise APIError(503, "models_unavailable", "no model deployments are attached to this API process")
+        return self.models
 
     def uploads_or_raise(self) -> UploadStore:
         if self.uploads is None:
@@ -53,7 +70,9 @@ class Services:
         return self.uploads
 
     @classmethod
-    def from_settings(cls, settings: Settings, wake_workers: Callable[[], None] | None = None) -> Services:
+    def from_settings(
+        cls, settings: Settings, wake_workers: Callable[[], None] | None = None, models: StepModels | None = None
+    ) -> Services:
         engine = open_engine(settings.resolved_database_url())
         objects = ObjectStore(settings)
         return cls(
@@ -64,4 +83,5 @@ class Services:
             wake_workers,
             objects,
             UploadStore(engine, objects, settings),
+            models,
         )

@@ -145,6 +145,7 @@ class DetectRequest:
     image: npt.NDArray[np.uint8]
     min_confidence: float = 0.3
     class_filter: tuple[int, ...] | None = None
+    model: str | None = None  # a registered detector's name; None: the configured default
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1.0}, max_ongoing_requests=64)
@@ -155,35 +156,66 @@ class DetectorDeployment:
     def __init__(self, settings: Settings) -> None:
         # ORT threads follow the replica's CPU share, rounded up: on 2 cores the detector gets
         # 1.5 CPUs of Ray's accounting (the rest hosts the light ingress and workers) and 2 threads.
-        threads = max(1, math.ceil(settings.detector_num_cpus))
-        self.detector = Detector(
-            get_model(settings.detector_model, settings.models_dir),
-            intra_op_threads=threads,
-            inter_op_threads=settings.ort_inter_op_threads,
-        )
+        self.settings = settings
+        self.threads = max(1, math.ceil(settings.detector_num_cpus))
+        self.detectors: dict[str, Detector] = {}
+        self.default = settings.detector_model
+        self._detector(None)  # load the default now: a broken model should fail the deployment, not a task
         # serve.batch wrappers carry setters the type checker does not see
         self.detect_batch.set_max_batch_size(settings.detector_max_batch_size)  # type: ignore[attr-defined]
         self.detect_batch.set_batch_wait_timeout_s(settings.detector_batch_wait_s)  # type: ignore[attr-defined]
         self.batch_sizes: Counter[int] = Counter()
+
+    def _detector(self, name: str | None) -> Detector:
+        """The detector registered as ``name``, loaded on first use (a user's own ONNX needs no code)."""
+        key = name or self.default
+        if key not in self.detectors:
+            self.detectors[key] = Detector(
+                get_model(key, self.settings.models_dir),
+                intra_op_threads=self.threads,
+                inter_op_threads=self.settings.ort_inter_op_threads,
+            )
+        return self.detectors[key]
+
+    def _detect_grouped(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
+        """One model call per detector named in the batch; an unknown model fails only its items."""
+        results: list[Detections | Exception] = [Detections.empty()] * len(requests)
+        groups: dict[str | None, list[int]] = {}
+        for slot, request in enumerate(requests):
+            groups.setdefault(request.model, []).append(slot)
+        for name, slots in groups.items():
+            try:
+                detector = self._detector(name)
+            except Exception as error:
+                for slot in slots:
+                    results[slot] = error
+                continue
+            for slot, result in zip(slots, detector.detect_each([requests[s] for s in slots]), strict=True):
+                results[slot] = result
+        return results
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.005)
     async def detect_batch(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
         self.batch_sizes[len(requests)] += 1
         # ONNX Runtime releases the GIL; running it off the event loop lets the next batch
         # gather while this one computes.
-        return await asyncio.to_thread(self.detector.detect_each, requests)
+        return await asyncio.to_thread(self._detect_grouped, requests)
 
     async def detect(
-        self, image: npt.NDArray[np.uint8], min_confidence: float, class_filter: tuple[int, ...] | None
+        self,
+        image: npt.NDArray[np.uint8],
+        min_confidence: float,
+        class_filter: tuple[int, ...] | None,
+        model: str | None = None,
     ) -> Detections:
-        result = await self.detect_batch(DetectRequest(image, min_confidence, class_filter))
+        result = await self.detect_batch(DetectRequest(image, min_confidence, class_filter, model))
         if isinstance(result, Exception):
             raise result
         return result
 
-    def input_size(self) -> tuple[int, int]:
+    def input_size(self, model: str | None = None) -> tuple[int, int]:
         """(height, width) of the model input, so callers can downscale frames before sending."""
-        return self.detector.input_size
+        return self._detector(model).input_size
 
     def batch_stats(self) -> dict[int, int]:
         """How many model calls ran at each batch size (tests assert batching on this)."""

@@ -8,6 +8,10 @@ from ray.serve.handle import DeploymentHandle
 from api.app import create_app
 from api.services import Services, install
 from deployments.detector import DetectorDeployment
+from deployments.embedder import EmbedderDeployment
+from deployments.face import FaceDeployment
+from deployments.ocr import OCRDeployment
+from deployments.step_models import ServeStepModels
 from deployments.worker import TaskWorker
 from visiongrid.settings import Settings
 
@@ -20,28 +24,45 @@ class Ingress:
     """Stateless: every request reads and writes the task store, so restarting an ingress
     replica never touches running tasks (they live in TaskWorker replicas)."""
 
-    def __init__(self, settings: Settings, worker: DeploymentHandle) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        worker: DeploymentHandle,
+        detector: DeploymentHandle,
+        ocr: DeploymentHandle,
+        embedder: DeploymentHandle,
+        face: DeploymentHandle,
+    ) -> None:
         self.worker = worker
-        install(Services.from_settings(settings, wake_workers=self._wake))
+        models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
+        install(Services.from_settings(settings, wake_workers=self._wake, models=models))
 
     def _wake(self) -> None:
         self.worker.wake.remote()  # fire and forget
 
 
 def build_app(settings: Settings) -> serve.Application:
-    """Ingress → TaskWorker → Detector, every replica with a fractional CPU share so the
-    graph fits on a 2-core machine (a third default 1-CPU replica would never start)."""
+    """Ingress → TaskWorker → model deployments (detector, OCR, appearance embedder, face), every replica
+    with a fractional CPU share so the graph fits on a 2-core machine (a default 1-CPU replica each
+    would never start). The ingress calls the models directly for the synchronous vision endpoints."""
     detector = DetectorDeployment.options(  # type: ignore[attr-defined]
         num_replicas=settings.detector_replicas,
         ray_actor_options={"num_cpus": settings.detector_num_cpus},
         max_ongoing_requests=max(8, settings.detector_max_batch_size * 4),
     ).bind(settings)
+    model_options = {
+        "ray_actor_options": {"num_cpus": settings.model_num_cpus},
+        "max_ongoing_requests": max(16, settings.model_max_batch_size * 4),
+    }
+    ocr = OCRDeployment.options(**model_options).bind(settings)  # type: ignore[attr-defined]
+    embedder = EmbedderDeployment.options(**model_options).bind(settings)  # type: ignore[attr-defined]
+    face = FaceDeployment.options(**model_options).bind(settings)  # type: ignore[attr-defined]
     worker = TaskWorker.options(  # type: ignore[attr-defined]
         num_replicas=settings.task_workers, ray_actor_options={"num_cpus": 0.1}
-    ).bind(settings, detector)
+    ).bind(settings, detector, ocr, embedder, face)
     return Ingress.options(  # type: ignore[attr-defined]
         max_ongoing_requests=settings.ingress_max_ongoing_requests, ray_actor_options={"num_cpus": 0.1}
-    ).bind(settings, worker)
+    ).bind(settings, worker, detector, ocr, embedder, face)
 
 
 def app_builder(args: dict[str, str]) -> serve.Application:

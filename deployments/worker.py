@@ -6,7 +6,7 @@ every worker) fails the task once its heartbeat is stale and closes its stream, 
 left non-terminal. Tracker state lives with the task's runner and dies with it.
 
 Decoding happens here, next to the task, so each frame crosses the object store once (to the
-detector deployment, where frames of all tasks are batched together).
+model deployments, where frames and crops of all tasks are batched together).
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ import os
 import socket
 import uuid
 
-import numpy as np
-import numpy.typing as npt
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from deployments.metrics import ServeRunnerMetrics
-from kernels.detections import Detections
-from kernels.letterbox import fit_within
+from deployments.step_models import ServeStepModels
 from pipelines.reaper import sweep
 from pipelines.runner import TaskRunner
 from store.archive import Archive
@@ -39,9 +36,16 @@ logger = logging.getLogger("visiongrid.worker")
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=100)
 class TaskWorker:
-    async def __init__(self, settings: Settings, detector: DeploymentHandle) -> None:  # type: ignore[misc]
+    async def __init__(  # type: ignore[misc]
+        self,
+        settings: Settings,
+        detector: DeploymentHandle,
+        ocr: DeploymentHandle,
+        embedder: DeploymentHandle,
+        face: DeploymentHandle,
+    ) -> None:
         self.settings = settings
-        self.detector = detector
+        models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
         engine = open_engine(settings.resolved_database_url())
         self.tasks = TaskStore(engine)
         self.archive = Archive(engine)
@@ -50,30 +54,15 @@ class TaskWorker:
         self.runner = TaskRunner(
             tasks=self.tasks,
             archive=self.archive,
-            detect=self._detect,
+            models=models,
             settings=settings,
             runner_id=self.runner_id,
             metrics=self.metrics,
         )
         self.running: dict[str, asyncio.Task[str]] = {}
-        self.model_input_size: tuple[int, int] | None = None
         self.wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._claim_loop()), loop.create_task(self._sweep_loop())]
-
-    async def _detect(
-        self, image: npt.NDArray[np.uint8], min_confidence: float, class_filter: tuple[int, ...] | None
-    ) -> Detections:
-        """Downscale to the model's input size here, ship the smaller frame, scale boxes back.
-
-        A 768x576 frame is 1.3 MB; fitted to 512 px it is 0.6 MB, and the detector replica
-        (the busiest process) is spared the resize. Results are identical (see fit_within).
-        """
-        if self.model_input_size is None:
-            self.model_input_size = await self.detector.input_size.remote()
-        fitted, scale = fit_within(image, self.model_input_size)
-        result: Detections = await self.detector.detect.remote(fitted, min_confidence, class_filter)
-        return result if scale == 1.0 else result.scaled(1.0 / scale)
 
     async def _claim_loop(self) -> None:
         """Claim while there is room; otherwise wait for a wake-up, a finished task or the poll."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -18,9 +19,21 @@ import numpy as np
 from kernels.detections import Detections
 from models.coco import class_name
 from pipelines.decode import DecodeStats
-from pipelines.tracks import TrackSummary
+from pipelines.executor import DESCRIPTOR, FACES, FEATURE, TEXT, TEXT_CONFIDENCE, TEXT_LINES
+from pipelines.tracks import TrackSummary, feature_digest
 
-__all__ = ["CHUNK_OBJECT", "DONE_DATA", "RESULT_OBJECT", "frame_chunk", "result_body", "sse_event", "terminal_chunk"]
+__all__ = [
+    "CHUNK_OBJECT",
+    "DONE_DATA",
+    "RESULT_OBJECT",
+    "Vectors",
+    "frame_chunk",
+    "image_body",
+    "result_body",
+    "sse_event",
+    "targets_json",
+    "terminal_chunk",
+]
 
 CHUNK_OBJECT: Final[str] = "mm.pipeline.chunk"
 RESULT_OBJECT: Final[str] = "mm.pipeline.result"
@@ -108,23 +121,97 @@ def _rois(xyxy: np.ndarray, width: int, height: int) -> list[dict[str, int]]:
     return rois
 
 
-def _targets(detections: Detections, labels: dict[int, str] | None, width: int, height: int) -> list[dict[str, Any]]:
-    rois = _rois(detections.xyxy, width, height)
+@dataclass(frozen=True)
+class Vectors:
+    """Which full vectors a response carries (digests are always there): they are long, so opt-in."""
+
+    feature: bool = False
+    face: bool = False
+
+
+def _vector(values: Any) -> list[float]:
+    return [round(float(value), 6) for value in np.asarray(values, dtype=np.float32).reshape(-1)]
+
+
+def _lines_json(lines: Detections, width: int, height: int) -> list[dict[str, Any]]:
+    texts = lines.data.get(TEXT, [None] * len(lines))
     return [
-        {
-            "track_id": track_id,
-            "class": class_name(class_id, labels),
-            "confidence": round(confidence, 4),
-            "roi": roi,
-        }
-        for track_id, class_id, confidence, roi in zip(
+        {"text": text, "confidence": round(confidence, 4), "roi": roi}
+        for text, confidence, roi in zip(
+            texts, lines.confidence.tolist(), _rois(lines.xyxy, width, height), strict=True
+        )
+    ]
+
+
+def _faces_json(faces: Detections, width: int, height: int, vectors: Vectors) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    descriptors = faces.data.get(DESCRIPTOR)
+    for row, (confidence, roi) in enumerate(
+        zip(faces.confidence.tolist(), _rois(faces.xyxy, width, height), strict=True)
+    ):
+        face: dict[str, Any] = {"confidence": round(confidence, 4), "roi": roi}
+        if descriptors is not None:
+            face["descriptor_digest"] = feature_digest(descriptors[row])
+            if vectors.face:
+                face["descriptor"] = _vector(descriptors[row])
+        out.append(face)
+    return out
+
+
+def _step_fields(
+    target: dict[str, Any], data: dict[str, Any], row: int, size: tuple[int, int], vectors: Vectors
+) -> None:
+    """Attach what the steps found for this target (only the steps that ran on it)."""
+    width, height = size
+    text = data[TEXT][row] if TEXT in data else None
+    if text is not None:
+        target["text"] = text
+        confidence = data[TEXT_CONFIDENCE][row] if TEXT_CONFIDENCE in data else None
+        if confidence is not None:
+            target["text_confidence"] = round(float(confidence), 4)
+    lines = data[TEXT_LINES][row] if TEXT_LINES in data else None
+    if lines is not None:
+        target["ocr"] = _lines_json(lines, width, height)
+    feature = data[FEATURE][row] if FEATURE in data else None
+    if feature is not None:
+        target["feature_digest"] = feature_digest(feature)
+        if vectors.feature:
+            target["feature"] = _vector(feature)
+    faces = data[FACES][row] if FACES in data else None
+    if faces is not None:
+        target["faces"] = _faces_json(faces, width, height, vectors)
+    descriptor = data[DESCRIPTOR][row] if DESCRIPTOR in data else None
+    if descriptor is not None:
+        target["descriptor_digest"] = feature_digest(descriptor)
+        if vectors.face:
+            target["descriptor"] = _vector(descriptor)
+
+
+def targets_json(
+    detections: Detections, labels: dict[int, str] | None, width: int, height: int, vectors: Vectors | None = None
+) -> list[dict[str, Any]]:
+    """The contract's ``targets[]`` for one frame or image, with every step's per-target results."""
+    vectors = vectors or Vectors()
+    rois = _rois(detections.xyxy, width, height)
+    targets = []
+    for row, (track_id, class_id, confidence, roi) in enumerate(
+        zip(
             detections.track_id.tolist(),
             detections.class_id.tolist(),
             detections.confidence.tolist(),
             rois,
             strict=True,
         )
-    ]
+    ):
+        target: dict[str, Any] = {
+            "track_id": track_id,
+            "class": class_name(class_id, labels),
+            "confidence": round(confidence, 4),
+            "roi": roi,
+        }
+        _step_fields(target, detections.data, row, (width, height), vectors)
+        targets.append(target)
+    return targets
 
 
 def frame_chunk(
@@ -138,6 +225,8 @@ def frame_chunk(
     labels: dict[int, str] | None,
     model: str | None,
     first: bool,
+    vectors: Vectors | None = None,
+    description: dict[str, Any] | None = None,
 ) -> str:
     """JSON text of the chunk for one processed frame (one per frame, ``targets: []`` when empty).
 
@@ -151,7 +240,13 @@ def frame_chunk(
     payload["stream_info"] = _stream_info(
         frame_index=frame_index, stats=stats, elapsed_ms=elapsed_ms, timestamp_ms=timestamp_ms
     )
-    payload["delta"] = {"results": [{"index": 0, "targets": _targets(detections, labels, stats.width, stats.height)}]}
+    result: dict[str, Any] = {
+        "index": 0,
+        "targets": targets_json(detections, labels, stats.width, stats.height, vectors),
+    }
+    if description is not None:
+        result["description"] = description
+    payload["delta"] = {"results": [result]}
     payload["finish_reason"] = None
     return _dumps(payload)
 
@@ -168,6 +263,7 @@ def terminal_chunk(
     first: bool = False,
     frame_index: int | None = None,
     timestamp_ms: float | None = None,
+    description: dict[str, Any] | None = None,
 ) -> str:
     """JSON text of the last chunk: non-null ``finish_reason``, the ``usage`` block, ``error`` if failed.
 
@@ -181,12 +277,40 @@ def terminal_chunk(
     payload["stream_info"] = _stream_info(
         frame_index=frame_index, stats=stats, elapsed_ms=elapsed_ms, timestamp_ms=timestamp_ms
     )
-    payload["delta"] = {"results": []}
+    # a describe segment cut short by the end of the video is described in the terminal chunk
+    payload["delta"] = {"results": [{"index": 0, "targets": [], "description": description}] if description else []}
     payload["finish_reason"] = finish_reason
     payload["usage"] = usage
     if error is not None:
         payload["error"] = {"code": error.get("code"), "message": error.get("message")}
     return _dumps(payload)
+
+
+#: Key of the per-track mean embeddings inside a stored result. Kept for indexing (vectors), left out of
+#: ``/results`` unless asked for: a 30-track video would otherwise send ~20k floats nobody requested.
+EMBEDDINGS_KEY: Final[str] = "track_embeddings"
+
+
+def _track_json(track: TrackSummary, labels: dict[int, str] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "track_id": track.track_id,
+        "class": class_name(track.class_id, labels),
+        "first_frame": track.first_frame,
+        "last_frame": track.last_frame,
+        "first_timestamp_ms": round(track.first_timestamp_ms, 3),
+        "last_timestamp_ms": round(track.last_timestamp_ms, 3),
+        "frames_seen": track.frames_seen,
+        "best_confidence": round(track.best_confidence, 4),
+    }
+    mean = track.mean_feature
+    if mean is not None:
+        body["feature_digest"] = feature_digest(mean)
+    if track.text is not None:
+        body["text"] = track.text
+        body["text_confidence"] = round(track.text_confidence, 4)
+    if track.face_frames:
+        body["faces"] = {"frames_with_face": track.face_frames, "best_confidence": round(track.best_face_confidence, 4)}
+    return body
 
 
 def result_body(
@@ -196,9 +320,14 @@ def result_body(
     usage: dict[str, Any],
     tracks: list[TrackSummary],
     labels: dict[int, str] | None,
+    descriptions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ``/results`` body: one summary per track id, built from the same aggregator the chunks fed."""
-    return {
+    """The ``/results`` body: one summary per track id, built from the same aggregator the chunks fed.
+
+    With a feature step each track carries ``feature_digest`` (``dim=N;norm=X`` of the track's mean
+    un-normalised embedding), and the means themselves are stored under :data:`EMBEDDINGS_KEY`.
+    """
+    body: dict[str, Any] = {
         "id": task_id,
         "object": RESULT_OBJECT,
         "model": model,
@@ -206,17 +335,37 @@ def result_body(
             "processed_frames": int(usage.get("processed_frames", 0)),
             "processing_time_ms": int(usage.get("processing_time_ms", 0)),
         },
-        "tracks": [
-            {
-                "track_id": track.track_id,
-                "class": class_name(track.class_id, labels),
-                "first_frame": track.first_frame,
-                "last_frame": track.last_frame,
-                "first_timestamp_ms": round(track.first_timestamp_ms, 3),
-                "last_timestamp_ms": round(track.last_timestamp_ms, 3),
-                "frames_seen": track.frames_seen,
-                "best_confidence": round(track.best_confidence, 4),
-            }
-            for track in tracks
-        ],
+        "tracks": [_track_json(track, labels) for track in tracks],
     }
+    if descriptions is not None:
+        body["descriptions"] = descriptions
+    embeddings = {str(track.track_id): _vector(mean) for track in tracks if (mean := track.mean_feature) is not None}
+    if embeddings:
+        body[EMBEDDINGS_KEY] = embeddings
+    return body
+
+
+def image_body(
+    object_name: str,
+    request_id: str,
+    *,
+    model: str | None,
+    width: int,
+    height: int,
+    detections: Detections,
+    labels: dict[int, str] | None,
+    vectors: Vectors | None = None,
+    description: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A synchronous vision response / one image of a batch: the image's size and its targets in
+    exactly the shape of a video chunk's ``targets`` (untracked: ``track_id`` is -1)."""
+    body: dict[str, Any] = {
+        "id": request_id,
+        "object": object_name,
+        "model": model,
+        "image": {"width": width, "height": height},
+        "targets": targets_json(detections, labels, width, height, vectors),
+    }
+    if description is not None:
+        body["description"] = description
+    return body

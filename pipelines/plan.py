@@ -14,43 +14,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
-from models.coco import UnknownClassError, resolve_classes
+from models.registry import UnknownModelError, get_model
 from pipelines.decode import FrameRange, Sampling
+from pipelines.describe import UnknownProviderError, resolve_chain
+from pipelines.step_specs import KNOWN_STEP_MODELS, DetectParams, PlanError, StepPlan, mapping, parse_steps
+from visiongrid.settings import Settings
 
-__all__ = ["DEFAULT_MAX_FRAMES", "DEFAULT_SAMPLING_FPS", "KNOWN_STEP_MODELS", "PlanError", "TaskPlan"]
+__all__ = [
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_SAMPLING_FPS",
+    "KNOWN_STEP_MODELS",
+    "PlanError",
+    "TaskPlan",
+    "check_resources",
+]
 
-#: Step models this build can run. Listed in the error for an unknown one so the caller can fix the request.
-KNOWN_STEP_MODELS: Final[tuple[str, ...]] = ("detect",)
 #: Contract defaults, applied when the stored request leaves the field out.
 DEFAULT_SAMPLING_FPS: Final[float] = 1.0
 DEFAULT_MAX_FRAMES: Final[int] = 3000
 _INPUT_TYPES: Final[tuple[str, ...]] = ("video_url", "video_base64")
 
 
-class PlanError(ValueError):
-    """A request the runner cannot execute; ``field`` is the JSON path of the offending value.
-
-    The field uses the request's own path syntax (``input[0].sampling.value``, ``steps[1].model``) so the
-    API can return it verbatim and a client can point at the exact input that was wrong.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
 def _is_number(value: object) -> TypeGuard[int | float]:
     """Real numbers only: ``True`` is not 1 frame per second."""
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _mapping(value: object, field: str, *, optional: bool = False) -> Mapping[str, Any] | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, Mapping):
-        raise PlanError(field, f"must be an object, got {type(value).__name__}")
-    return value
 
 
 def _optional_str(value: object, field: str) -> str | None:
@@ -63,7 +50,7 @@ def _optional_str(value: object, field: str) -> str | None:
 
 def _parse_sampling(raw: object) -> Sampling:
     field = "input[0].sampling"
-    spec = _mapping(raw, field, optional=True)
+    spec = mapping(raw, field, optional=True)
     if spec is None:
         return Sampling(mode="fps", value=DEFAULT_SAMPLING_FPS)
     mode = spec.get("mode", "fps")
@@ -84,7 +71,7 @@ def _parse_sampling(raw: object) -> Sampling:
 
 def _parse_range(raw: object) -> FrameRange | None:
     field = "input[0].range"
-    spec = _mapping(raw, field, optional=True)
+    spec = mapping(raw, field, optional=True)
     if spec is None:
         return None
     start, end = spec.get("start"), spec.get("end")
@@ -109,43 +96,11 @@ def _parse_max_frames(value: object) -> int:
 
 
 @dataclass(frozen=True)
-class _DetectParameters:
-    classes: tuple[str, ...] | None
-    labels: dict[int, str] | None
-    min_confidence: float | None
-
-
-def _parse_detect_parameters(raw: object, index: int) -> _DetectParameters:
-    field = f"steps[{index}].parameters"
-    params = _mapping(raw, field, optional=True) or {}
-    classes_raw = params.get("classes")
-    classes: tuple[str, ...] | None = None
-    labels: dict[int, str] | None = None
-    if classes_raw is not None:
-        if isinstance(classes_raw, str) or not isinstance(classes_raw, list | tuple):
-            raise PlanError(f"{field}.classes", "must be a list of class names")
-        if not classes_raw:
-            raise PlanError(f"{field}.classes", "must name at least one class (leave it out for every class)")
-        if not all(isinstance(name, str) for name in classes_raw):
-            raise PlanError(f"{field}.classes", "every class name must be a string")
-        classes = tuple(classes_raw)
-        try:
-            labels = resolve_classes(classes)
-        except UnknownClassError as exc:
-            raise PlanError(f"{field}.classes", str(exc)) from exc
-    floor = params.get("min_confidence")
-    if floor is not None and (not _is_number(floor) or not 0.0 <= float(floor) <= 1.0):
-        raise PlanError(f"{field}.min_confidence", f"must be a number between 0 and 1, got {floor!r}")
-    return _DetectParameters(classes, labels, None if floor is None else float(floor))
-
-
-@dataclass(frozen=True)
 class TaskPlan:
     """Everything a runner needs from the request, already validated and resolved.
 
-    ``labels`` maps each COCO id the request asked for to the word it used ("pedestrian"), so chunks
-    report the request's own vocabulary; ``class_filter`` is the sorted id tuple handed to the detector
-    (``None``: every class).
+    ``steps`` holds the validated step specs; ``labels`` (from the detect step) maps each COCO id the
+    request asked for to the word it used ("pedestrian"), so chunks report the request's own vocabulary.
     """
 
     source_url: str | None
@@ -153,12 +108,16 @@ class TaskPlan:
     sampling: Sampling
     frame_range: FrameRange | None
     max_frames: int
-    classes: tuple[str, ...] | None
-    labels: dict[int, str] | None
-    class_filter: tuple[int, ...] | None
-    min_confidence: float | None
     model_hint: str | None
-    steps: tuple[str, ...]
+    steps: StepPlan
+
+    @property
+    def labels(self) -> dict[int, str] | None:
+        return self.steps.labels
+
+    @property
+    def min_confidence(self) -> float | None:
+        return self.steps.min_confidence
 
     @classmethod
     def from_request(cls, request: Mapping[str, Any]) -> TaskPlan:
@@ -168,7 +127,7 @@ class TaskPlan:
         inputs = request.get("input")
         if not isinstance(inputs, list) or len(inputs) != 1:
             raise PlanError("input", "must be a list with exactly one element")
-        source = _mapping(inputs[0], "input[0]")
+        source = mapping(inputs[0], "input[0]")
         assert source is not None  # not optional: _mapping raised otherwise
         kind = source.get("type")
         if kind not in _INPUT_TYPES:
@@ -180,38 +139,33 @@ class TaskPlan:
             field = "input[0].url" if kind == "video_url" else "input[0].staged_path"
             raise PlanError(field, "no video to read: the request has neither a URL nor staged media")
 
-        steps_raw = request.get("steps")
-        if not isinstance(steps_raw, list) or not steps_raw:
-            raise PlanError("steps", "must be a non-empty list")
-        names: list[str] = []
-        detect: _DetectParameters | None = None
-        for index, step_raw in enumerate(steps_raw):
-            step = _mapping(step_raw, f"steps[{index}]")
-            assert step is not None
-            name = step.get("model")
-            if name not in KNOWN_STEP_MODELS:
-                raise PlanError(
-                    f"steps[{index}].model", f"unknown step model {name!r}; known models: {list(KNOWN_STEP_MODELS)}"
-                )
-            if name in names:
-                raise PlanError(f"steps[{index}].model", f"{name!r} may appear only once")
-            names.append(name)
-            _mapping(step.get("when"), f"steps[{index}].when", optional=True)
-            if name == "detect":
-                detect = _parse_detect_parameters(step.get("parameters"), index)
-        if detect is None:  # unreachable while "detect" is the only known model; kept for when it is not
-            raise PlanError("steps", "a 'detect' step is required")
-
         return cls(
             source_url=url,
             staged_path=staged,
             sampling=_parse_sampling(source.get("sampling")),
             frame_range=_parse_range(source.get("range")),
             max_frames=_parse_max_frames(source.get("max_frames")),
-            classes=detect.classes,
-            labels=detect.labels,
-            class_filter=tuple(sorted(detect.labels)) if detect.labels is not None else None,
-            min_confidence=detect.min_confidence,
             model_hint=_optional_str(request.get("model"), "model"),
-            steps=tuple(names),
+            steps=parse_steps(request.get("steps")),
         )
+
+
+def check_resources(steps: StepPlan, model_hint: str | None, settings: Settings) -> None:
+    """What the pure parser cannot know: the named detector is registered (and is a detector), and a
+    ``describe`` step's provider hint names a configured provider. Raises :class:`PlanError`."""
+    detect = steps.get("detect")
+    if detect is not None and isinstance(detect.params, DetectParams) and detect.params.model is not None:
+        field = f"steps[{detect.index}].parameters.model"
+        try:
+            entry = get_model(detect.params.model, settings.models_dir)
+        except UnknownModelError as exc:
+            raise PlanError(field, str(exc).strip('"')) from exc
+        if entry.task != "detect":
+            raise PlanError(field, f"model {entry.name!r} is a {entry.task!r} model, not a detector")
+    if steps.get("describe") is not None:
+        try:
+            resolve_chain(model_hint, settings)
+        except UnknownProviderError as exc:
+            raise PlanError("model", str(exc)) from exc
+        except ValueError as exc:  # the configured providers themselves are broken: not the caller's fault
+            raise RuntimeError(f"vlm_providers setting is invalid: {exc}") from exc

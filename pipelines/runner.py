@@ -1,4 +1,4 @@
-"""Run one claimed video task to a terminal status: decode → detect → track → chunk → archive.
+"""Run one claimed video task to a terminal status: decode → steps → track → describe → chunk → archive.
 
 The runner does the same work as :func:`pipelines.bare_loop.analyse_video`, but inside an event loop that
 also serves other tasks (one Ray replica runs several), and with every chunk archived as it is produced,
@@ -12,9 +12,15 @@ Why it is built the way it is:
   ``detector_inflight`` frames whatever the video's length. The thread checks a ``threading.Event`` per
   frame (and while waiting for room), so it stops within one frame of the runner deciding to stop, and
   it is always joined: no task leaves a thread behind.
-* **Up to ``detector_inflight`` detect calls are in flight** per task, consumed strictly in frame order
-  (a deque of futures): the tracker needs frames in order, and overlapping calls hide the detector's
-  round-trip latency (on Ray the calls from several tasks are batched together by the detector).
+* **Up to ``detector_inflight`` frames are in the model steps at once** per task (each frame runs
+  :func:`pipelines.executor.run_steps`: detect, then ocr/feature/face on the targets ``when`` selects),
+  consumed strictly in frame order (a deque of futures): the tracker needs frames in order, and
+  overlapping frames hide the models' round-trip latency (on Ray the calls from several tasks are batched
+  together inside each model deployment).
+* **Describe runs after tracking, in frame order**, because a segment's description talks about motion
+  (tracks). Its provider chain fails over to the next provider only while no chunk has been written (the
+  contract's pre-stream failover); after that a provider error ends the task ``failed`` with the archive
+  kept.
 * **Store calls go through** ``asyncio.to_thread``: SQLAlchemy blocks, and a blocked loop would stall every
   other task of the replica.
 * **The heartbeat is a separate coroutine** on a fixed period, so a slow detector never makes a healthy
@@ -42,7 +48,6 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -52,9 +57,12 @@ import numpy as np
 from kernels.detections import Detections
 from kernels.tracking import ByteTracker
 from pipelines.bare_loop import tracker_config
-from pipelines.chunks import DONE_DATA, frame_chunk, result_body, sse_event, terminal_chunk
+from pipelines.chunks import DONE_DATA, Vectors, frame_chunk, result_body, sse_event, terminal_chunk
 from pipelines.decode import DecodedFrame, DecodeStats, VideoDecodeError, VideoDecoder
+from pipelines.describe import DescribeChain, DescribeError, SegmentDescriber, VLMDescriber
+from pipelines.executor import StepFailedError, StepModels, run_steps
 from pipelines.plan import PlanError, TaskPlan
+from pipelines.step_specs import DescribeParams, StepSpec
 from pipelines.tracks import TrackAggregator
 from store import media
 from store.archive import Archive, ArchiveTaskMissingError
@@ -62,12 +70,12 @@ from store.records import TaskRecord
 from store.tasks import TaskStore
 from visiongrid.settings import Settings
 
-__all__ = ["CLAIM_LOST", "DetectFn", "NullMetrics", "RunnerMetrics", "TaskRunner"]
+__all__ = ["CLAIM_LOST", "NullMetrics", "RunnerMetrics", "TaskRunner"]
 
 logger = logging.getLogger(__name__)
 
-DetectFn = Callable[[np.ndarray, float, tuple[int, ...] | None], Awaitable[Detections]]
-"""(RGB image, score floor, class filter) -> detections in source pixels."""
+#: Task error code per failing step (``detector_error`` predates the other steps and is kept).
+_STEP_ERROR_CODES: Final[dict[str, str]] = {"detect": "detector_error"}
 
 #: What :meth:`TaskRunner.run` returns when the task stopped being this runner's (reaped or deleted):
 #: not a task status, because the runner did not decide the task's fate and wrote nothing more.
@@ -203,6 +211,49 @@ class _DecodeThread:
             decoder.close()
 
 
+# ---------------------------------------------------------------------------------------------- describe
+
+
+class _DescribeState:
+    """The ``describe`` step of one task: the segment being gathered and the task's provider chain."""
+
+    def __init__(self, step: StepSpec, chain: DescribeChain, labels: dict[int, str] | None) -> None:
+        assert isinstance(step.params, DescribeParams)
+        self.step = step
+        self.segment_frames = step.params.segment_frames
+        self.chain = chain
+        self.segment = SegmentDescriber(labels=labels)
+        self.last_image: np.ndarray | None = None
+        self.descriptions: list[dict[str, Any]] = []
+
+    async def add(
+        self, frame: DecodedFrame, tracked: Detections, size: tuple[int, int], *, allow_failover: bool
+    ) -> dict[str, Any] | None:
+        """Add a frame; when it closes a segment, describe the segment (raises :class:`DescribeError`)."""
+        width, height = size
+        mentioned = tracked[self.step.select(tracked)]
+        self.segment.add(frame.frame_index, frame.timestamp_ms, frame.image, mentioned, width=width, height=height)
+        self.last_image = frame.image
+        if self.segment.frames < self.segment_frames:
+            return None
+        return await self._describe(allow_failover)
+
+    async def flush(self, *, allow_failover: bool) -> dict[str, Any] | None:
+        """Describe a last, shorter segment (the video ended inside it)."""
+        if not self.segment.frames or self.last_image is None:
+            return None
+        return await self._describe(allow_failover)
+
+    async def _describe(self, allow_failover: bool) -> dict[str, Any]:
+        assert self.last_image is not None
+        local = self.segment.describe()
+        described = await self.chain.describe(self.last_image, local.text, allow_failover=allow_failover, segment=local)
+        self.segment.reset()
+        body = described.to_dict()
+        self.descriptions.append(body)
+        return body
+
+
 # ---------------------------------------------------------------------------------------------- one run
 
 
@@ -240,6 +291,8 @@ class _TaskRun:
         self.cancel_requested = False
         self.claim_lost = False
         self.stop_event = asyncio.Event()
+        self.describe: _DescribeState | None = None
+        self.last_description: dict[str, Any] | None = None  # a final partial segment, sent in the terminal chunk
         self.last_beat_ok = time.monotonic()  # the claim itself set heartbeat_at just now
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -296,12 +349,12 @@ class _TaskRun:
 
     # ------------------------------------------------------------------ the frame loop
 
-    async def _timed_detect(
-        self, image: np.ndarray, floor: float, classes: tuple[int, ...] | None
-    ) -> tuple[Detections, float]:
-        """One detect call and its round-trip time (the metric the detector's batching is tuned by)."""
+    async def _timed_steps(self, image: np.ndarray, plan: TaskPlan, floor: float) -> tuple[Detections, float]:
+        """Every model step on one frame and the frame's round-trip time through them."""
         started = time.perf_counter()
-        detections = await self.runner.detect(image, floor, classes)
+        detections = await run_steps(
+            image, plan.steps, self.runner.models, detect_floor=floor, timer=self.runner.metrics.frame_processed
+        )
         return detections, time.perf_counter() - started
 
     async def _stream(self, decoder: VideoDecoder, plan: TaskPlan) -> str:
@@ -309,6 +362,10 @@ class _TaskRun:
         queue: asyncio.Queue[_QueueItem] = asyncio.Queue(maxsize=settings.frame_queue_size)
         producer = _DecodeThread(decoder, asyncio.get_running_loop(), queue, f"decode-{self.task.id}")
         config = tracker_config(settings, plan.min_confidence)
+        describe_step = plan.steps.get("describe")
+        if describe_step is not None:
+            chain = DescribeChain.from_settings(plan.model_hint, settings, self.runner.vlm_client())
+            self.describe = _DescribeState(describe_step, chain, plan.labels)
         tracker = ByteTracker(config)
         aggregator = TrackAggregator()
         floor = config.low_threshold  # as the bare loop: weak detections may still continue tracks
@@ -334,7 +391,7 @@ class _TaskRun:
                     item = getter.result()
                     getter = None
                     if isinstance(item, _FrameItem):
-                        call = self._timed_detect(item.frame.image, floor, plan.class_filter)
+                        call = self._timed_steps(item.frame.image, plan, floor)
                         inflight.append(_InFlight(item, asyncio.ensure_future(call)))
                     else:
                         end = item  # frames still in flight precede it: emit them first
@@ -344,14 +401,24 @@ class _TaskRun:
                         detections, seconds = head.future.result()
                     except Exception as exc:
                         index = head.item.frame.frame_index
-                        logger.warning("task %s: detector failed on frame %d", self.task.id, index, exc_info=True)
+                        step = exc.step if isinstance(exc, StepFailedError) else "steps"
+                        cause = exc.cause if isinstance(exc, StepFailedError) else exc
+                        logger.warning("task %s: %s failed on frame %d", self.task.id, step, index, exc_info=True)
                         failure = _Failure(
-                            "detector_error", f"detection failed at frame {index}: {type(exc).__name__}: {exc}"
+                            _STEP_ERROR_CODES.get(step, f"{step}_error"),
+                            f"{step} failed at frame {index}: {type(cause).__name__}: {cause}",
                         )
                         break
-                    self.runner.metrics.frame_processed("detect", seconds)
-                    if not await self._emit(head.item, detections, tracker, aggregator, plan):
-                        break  # claim lost while writing
+                    self.runner.metrics.frame_processed("frame", seconds)
+                    try:
+                        if not await self._emit(head.item, detections, tracker, aggregator, plan):
+                            break  # claim lost while writing
+                    except DescribeError as exc:
+                        index = head.item.frame.frame_index
+                        failure = _Failure(
+                            "describe_failed", f"describe ({exc.provider}) failed at frame {index}: {exc}"
+                        )
+                        break
                 if failure is not None:
                     break
         finally:
@@ -375,8 +442,20 @@ class _TaskRun:
             return await self._finish_failed(end.code, end.message)
         assert end is not None  # the loop only ends without a stop or failure once the end item arrived
         self.stats = end.stats
+        if self.describe is not None:
+            try:
+                self.last_description = await self.describe.flush(allow_failover=self.chunks_written == 0)
+            except DescribeError as exc:
+                return await self._finish_failed("describe_failed", f"describe ({exc.provider}) failed: {exc}")
         usage = self.usage()
-        result = result_body(self.task.id, model=self.model, usage=usage, tracks=aggregator.tracks, labels=plan.labels)
+        result = result_body(
+            self.task.id,
+            model=self.model,
+            usage=usage,
+            tracks=aggregator.tracks,
+            labels=plan.labels,
+            descriptions=self.describe.descriptions if self.describe is not None else None,
+        )
         # the same usage block in the terminal chunk, the record and the /results body
         return await self._finalize(status="succeeded", finish_reason=end.finish_reason, result=result, usage=usage)
 
@@ -393,6 +472,10 @@ class _TaskRun:
         frame = item.frame
         tracked = tracker.update(detections)
         aggregator.add(frame.frame_index, frame.timestamp_ms, tracked)
+        description = None
+        if self.describe is not None:
+            size = (item.stats.width, item.stats.height)
+            description = await self.describe.add(frame, tracked, size, allow_failover=self.chunks_written == 0)
         text = frame_chunk(
             self.task.id,
             frame_index=frame.frame_index,
@@ -403,6 +486,8 @@ class _TaskRun:
             labels=plan.labels,
             model=self.model,
             first=self.chunks_written == 0,
+            vectors=Vectors(feature=plan.steps.include_vector("feature"), face=plan.steps.include_vector("face")),
+            description=description,
         )
         if not await self._append(text):
             return False
@@ -519,6 +604,7 @@ class _TaskRun:
                 first=self.chunks_written == 0,
                 frame_index=self.last_frame_index,
                 timestamp_ms=self.last_timestamp_ms,
+                description=self.last_description,
             )
             if not await self._append(text):
                 return CLAIM_LOST
@@ -568,17 +654,27 @@ class TaskRunner:
         *,
         tasks: TaskStore,
         archive: Archive,
-        detect: DetectFn,
+        models: StepModels,
         settings: Settings,
         runner_id: str,
         metrics: RunnerMetrics | None = None,
+        vlm: VLMDescriber | None = None,
     ) -> None:
         self.tasks = tasks
         self.archive = archive
-        self.detect = detect
+        self.models = models
+        self._vlm: VLMDescriber | None = vlm
         self.settings = settings
         self.runner_id = runner_id
         self.metrics: RunnerMetrics = metrics if metrics is not None else NullMetrics()
+
+    def vlm_client(self) -> VLMDescriber | None:
+        """The external-provider client, made on first need (most tasks never describe remotely)."""
+        if self._vlm is None and self.settings.vlm_providers:
+            from deployments.vlm import VLMClient
+
+            self._vlm = VLMClient()
+        return self._vlm
 
     async def run(self, task: TaskRecord) -> str:
         """Run one claimed task to a terminal status and return it (or :data:`CLAIM_LOST`).

@@ -5,12 +5,20 @@ Fed once per processed frame with the tracker's output; holds O(tracks) state, n
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from kernels.detections import NO_TRACK, Detections
+from pipelines.executor import FACES, FEATURE, TEXT, TEXT_CONFIDENCE
+
+
+def feature_digest(vector: npt.NDArray[np.floating[Any]]) -> str:
+    """The contract's ``dim=N;norm=X`` (X to 4 decimals) of an embedding."""
+    values = np.asarray(vector, dtype=np.float64).reshape(-1)
+    return f"dim={values.size};norm={float(np.linalg.norm(values)):.4f}"
 
 
 @dataclass
@@ -25,9 +33,40 @@ class TrackSummary:
     last_timestamp_ms: float
     frames_seen: int
     best_confidence: float
+    feature_sum: npt.NDArray[np.float64] | None = field(default=None, repr=False)
+    feature_frames: int = 0
+    text: str | None = None
+    text_confidence: float = 0.0
+    face_frames: int = 0
+    best_face_confidence: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def mean_feature(self) -> npt.NDArray[np.float32] | None:
+        """The mean un-normalised embedding over the frames the feature step saw this track in."""
+        if self.feature_sum is None or not self.feature_frames:
+            return None
+        return (self.feature_sum / self.feature_frames).astype(np.float32)
+
+    def absorb(self, data: dict[str, Any], row: int) -> None:
+        """Fold one frame's step results for this track in: feature sum, best text, faces seen."""
+        feature = data[FEATURE][row] if FEATURE in data else None
+        if feature is not None:
+            vector = np.asarray(feature, dtype=np.float64)
+            self.feature_sum = vector.copy() if self.feature_sum is None else self.feature_sum + vector
+            self.feature_frames += 1
+        text = data[TEXT][row] if TEXT in data else None
+        if text:
+            confidence = data[TEXT_CONFIDENCE][row] if TEXT_CONFIDENCE in data else None
+            score = float(confidence) if confidence is not None else 0.0
+            if self.text is None or score > self.text_confidence:  # the best reading wins
+                self.text, self.text_confidence = text, score
+        faces = data[FACES][row] if FACES in data else None
+        if faces is not None and len(faces):
+            self.face_frames += 1
+            self.best_face_confidence = max(self.best_face_confidence, float(faces.confidence.max()))
 
 
 class TrackAggregator:
@@ -37,8 +76,9 @@ class TrackAggregator:
         self._tracks: dict[int, TrackSummary] = {}
 
     def add(self, frame_index: int, timestamp_ms: float, detections: Detections) -> None:
-        tracked = detections.track_id != NO_TRACK
-        for track_id, class_id, confidence in zip(
+        tracked = np.flatnonzero(detections.track_id != NO_TRACK)
+        for row, track_id, class_id, confidence in zip(
+            tracked.tolist(),
             detections.track_id[tracked].tolist(),
             detections.class_id[tracked].tolist(),
             detections.confidence[tracked].tolist(),
@@ -46,7 +86,7 @@ class TrackAggregator:
         ):
             summary = self._tracks.get(track_id)
             if summary is None:
-                self._tracks[track_id] = TrackSummary(
+                summary = self._tracks[track_id] = TrackSummary(
                     track_id=track_id,
                     class_id=class_id,
                     first_frame=frame_index,
@@ -56,11 +96,12 @@ class TrackAggregator:
                     frames_seen=1,
                     best_confidence=float(np.float32(confidence)),
                 )
-                continue
-            summary.last_frame = frame_index
-            summary.last_timestamp_ms = timestamp_ms
-            summary.frames_seen += 1
-            summary.best_confidence = max(summary.best_confidence, float(confidence))
+            else:
+                summary.last_frame = frame_index
+                summary.last_timestamp_ms = timestamp_ms
+                summary.frames_seen += 1
+                summary.best_confidence = max(summary.best_confidence, float(confidence))
+            summary.absorb(detections.data, row)
 
     @property
     def tracks(self) -> list[TrackSummary]:

@@ -354,3 +354,19 @@ def open_video(
         raise MediaError("media_unreachable", f"timed out fetching the media ({type(exc).__name__})", field) from None
     except httpx.HTTPError as exc:
         raise MediaError("media_unreachable", f"cannot fetch the media ({type(exc).__name__}: {exc})", field) from None
+
+
+def read_media(url: str, settings: Settings, project: str | None, field: str, max_bytes: int) -> bytes:
+    """A small medium (an image) in memory, from a ``storage://`` path or an http(s) URL.
+
+    Same guards as :func:`open_video` (SSRF checks on every hop, streamed size limit, no local paths),
+    with the caller's byte limit instead of the video one.
+    """
+    limited = settings.model_copy(update={"max_video_bytes": max_bytes})
+    with tempfile.TemporaryDirectory(prefix="visiongrid-media-") as folder:
+        return open_video(url, None, limited, Path(folder), field, project).read_bytes()
+
+
+def decode_base64_limited(text: str, settings: Settings, field: str, max_bytes: int) -> bytes:
+    """:func:`decode_base64` with the caller's byte limit (e.g. the image limit)."""
+    return decode_base64(text, settings.model_copy(update={"max_video_bytes": max_bytes}), field)

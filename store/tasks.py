@@ -30,6 +30,8 @@ _CLAIM_BATCH: Final[int] = 16
 _ACTIVE: Final[tuple[str, ...]] = tuple(sorted(ACTIVE_STATUSES))
 _TERMINAL: Final[tuple[str, ...]] = tuple(sorted(TERMINAL_STATUSES))
 _MAX_LIST_LIMIT: Final[int] = 1000
+#: Id prefix of video tasks (image batches use "ib_", see api.routes.vision).
+VIDEO_TASK_PREFIX: Final[str] = "vt_"
 
 
 def _record(row: Row[Any]) -> TaskRecord:
@@ -91,10 +93,16 @@ class TaskStore:
     # --- submit / read ----------------------------------------------------------------------------
 
     def create(
-        self, project: str, request: dict[str, Any], model: str | None, staged_media: builtins.list[str] | None = None
+        self,
+        project: str,
+        request: dict[str, Any],
+        model: str | None,
+        staged_media: builtins.list[str] | None = None,
+        prefix: str = VIDEO_TASK_PREFIX,
     ) -> TaskRecord:
-        """A new pending task ("vt_" + ULID, so ids sort by creation time)."""
-        task_id = f"vt_{ULID()}"
+        """A new pending task (``prefix`` + ULID, so ids sort by creation time; the prefix says the kind:
+        ``vt_`` a video task, ``ib_`` an image batch — both go through the same queue and runners)."""
+        task_id = f"{prefix}{ULID()}"
         with write_transaction(self._engine) as conn:
             conn.execute(
                 sa.insert(Task).values(
@@ -135,6 +143,7 @@ class TaskStore:
         created_to: dt.datetime | None = None,
         cursor: str | None = None,
         limit: int = 20,
+        prefix: str = VIDEO_TASK_PREFIX,
     ) -> tuple[builtins.list[TaskRecord], str | None]:
         """One page of the project's tasks, newest first, and the cursor of the next page (None at the end).
 
@@ -144,7 +153,7 @@ class TaskStore:
         if limit < 1:
             raise ValueError("limit")
         limit = min(limit, _MAX_LIST_LIMIT)
-        query = sa.select(Task).where(Task.project == project)
+        query = sa.select(Task).where(Task.project == project, Task.id.startswith(prefix, autoescape=True))
         if status is not None:
             query = query.where(Task.status == status)
         if created_from is not None:

@@ -68,6 +68,30 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         "input coordinates, top-100 after 3x3 max-pool peak picking (no NMS needed); "
         "class is 0-based COCO-80 (0 person, 1 bicycle, 2 car, ...)",
     ),
+    # blazeface.json and blazeface-back.json are the same weights (identical .bin): MediaPipe's
+    # 256x256 "back camera" BlazeFace, made for faces from ~1/20 of the frame upwards. The
+    # 128x128 "front" model is a selfie model (faces filling much of the frame): it misses the
+    # medium-small faces of street and film frames (see the face tests), so back is the pick.
+    "blazeface": ModelSpec(
+        name="blazeface",
+        npm_file="blazeface-back.json",
+        upstream="MediaPipe BlazeFace, back-camera (256x256, 896 anchors) model (github google/mediapipe, Apache-2.0)",
+        input_format="images: float32 [N,256,256,3], RGB, 0..255 (the graph scales to -1..1 itself) (NHWC)",
+        output_format="raw: float32 [N,896,17] per anchor = score (sigmoid applied, 0..1), then 16 "
+        "regressors in 256-px input units relative to the anchor centre: cx, cy, w, h and 6 "
+        "keypoints (x, y): right eye, left eye, nose, mouth, right ear, left ear; anchors 0..511 "
+        "are a 16x16 grid (stride 16) x 2, anchors 512..895 an 8x8 grid (stride 32) x 6, "
+        "centres at (i + 0.5) * stride (decode: kernels/face_decoding.py)",
+    ),
+    "faceres": ModelSpec(
+        name="faceres",
+        npm_file="faceres.json",
+        upstream="HSE FaceRec MobileNet age/gender/identity model (github HSE-asavchenko/HSE_FaceRec_tf)",
+        input_format="faces: float32 [N,224,224,3], RGB, 0..255, no normalisation (NHWC); a face crop",
+        output_format="descriptor: float32 [N,1024] global-average-pooled identity features (not "
+        "normalised; L2-normalise, compare by cosine); gender: float32 [N,1] P(male); age: float32 "
+        "[N,100] softmax over age in years 0..99",
+    ),
 }
 
 
@@ -175,7 +199,15 @@ def build(spec: ModelSpec) -> dict[str, Any]:
     target = MODELS_DIR / f"{spec.name}.onnx"
     source = package_dir / "models" / spec.npm_file
     fresh = CACHE_DIR / f"{spec.name}.new.onnx"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"}
+    # oneDNN's fused kernels segfault on the BlazeFace graph in TF 2.21 (eager tf.function call);
+    # the plain kernels are exact and conversion speed does not matter.
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONHASHSEED": "0",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+    }
     _run([str(python), __file__, "--convert", spec.name, "--source", str(source), "--out", str(fresh)], env=env)
     # tf2onnx names and orders nodes differently from run to run (TF's graph optimiser), so
     # a re-build is not byte-identical. Keep the committed file when the new one computes
@@ -229,8 +261,13 @@ _MISSING_ATTRS: dict[str, dict[str, Any]] = {
 # TF.js fuses conv + bias + activation into ops TensorFlow either lacks
 # (FusedDepthwiseConv2dNative) or only knows as a grappler-internal op (_FusedConv2D).
 # They are split back into standard ops so both TF and tf2onnx understand them.
-_UNFUSED_CONV = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative"}
+_UNFUSED_CONV = {
+    "_FusedConv2D": "Conv2D",
+    "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative",
+    "_FusedMatMul": "MatMul",
+}
 _CONV_ATTRS = ("T", "strides", "padding", "dilations", "data_format", "explicit_paddings")
+_MATMUL_ATTRS = ("T", "transpose_a", "transpose_b")
 
 
 def _unfuse(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -244,7 +281,8 @@ def _unfuse(node: dict[str, Any]) -> list[dict[str, Any]]:
     fused = [base64.b64decode(op).decode() for op in attrs.get("fused_ops", {}).get("list", {}).get("s", [])]
     if fused[:1] != ["BiasAdd"] or len(fused) > 2 or len(node["input"]) != 3:
         raise ValueError(f"{node['name']}: unsupported fused ops {fused}")
-    conv_attrs = {key: attrs[key] for key in _CONV_ATTRS if key in attrs}
+    is_matmul = node["op"] == "_FusedMatMul"
+    conv_attrs = {key: attrs[key] for key in (_MATMUL_ATTRS if is_matmul else _CONV_ATTRS) if key in attrs}
     conv_attrs.setdefault("T", {"type": "DT_FLOAT"})
     if node["op"] == "_FusedConv2D":
         conv_attrs.setdefault("use_cudnn_on_gpu", {"b": True})
@@ -257,7 +295,9 @@ def _unfuse(node: dict[str, Any]) -> list[dict[str, Any]]:
             "name": bias_name,
             "op": "BiasAdd",
             "input": [f"{node['name']}/conv", bias],
-            "attr": {"T": {"type": "DT_FLOAT"}, "data_format": attrs.get("data_format", {"s": "TkhXQw=="})},
+            "attr": {"T": {"type": "DT_FLOAT"}}
+            if is_matmul
+            else {"T": {"type": "DT_FLOAT"}, "data_format": attrs.get("data_format", {"s": "TkhXQw=="})},
         },
     ]
     if activation:
@@ -399,20 +439,122 @@ def _check_against_original_decoding(graph_def: Any, input_name: str, detect: An
     print("batch-aware decoding matches the original graph's detections output")
 
 
-def _name_io(model: Any, output_name: str) -> None:
-    """Give the batch dimension and the output stable, readable names."""
+def _name_io(model: Any, output_name: str | tuple[str, ...]) -> None:
+    """Give the batch dimension and the outputs stable, readable names (in output order)."""
     import onnx
 
-    old_output = model.graph.output[0].name
-    for node in model.graph.node:
-        node.output[:] = [output_name if name == old_output else name for name in node.output]
-    model.graph.output[0].name = output_name
+    names = (output_name,) if isinstance(output_name, str) else output_name
+    for index, new_name in enumerate(names):
+        old_output = model.graph.output[index].name
+        for node in model.graph.node:  # an output may also feed other nodes (faceres' descriptor)
+            node.output[:] = [new_name if name == old_output else name for name in node.output]
+            node.input[:] = [new_name if name == old_output else name for name in node.input]
+        model.graph.output[index].name = new_name
     for value in (*model.graph.input, *model.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
     onnx.checker.check_model(model)
 
 
-CONVERTERS = {"centernet": convert_centernet}
+def _run_original(graph_def: Any, feeds: dict[str, Any], fetches: list[str]) -> list[Any]:
+    """Run the TF.js graph as it is (batch 1) in a TF1 session: the reference for checks."""
+    import tensorflow as tf
+
+    with tf.Graph().as_default() as graph:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            return list(session.run(fetches, {f"{name}:0": value for name, value in feeds.items()}))
+
+
+# BlazeFace heads in the TF.js graph: (scores, regressors) per feature map, finest first.
+_BLAZEFACE_HEADS = (("Identity:0", "Identity_2:0"), ("Identity_1:0", "Identity_3:0"))
+
+
+def convert_blazeface(source: Path, out: Path) -> None:
+    """BlazeFace: scale 0..255 -> -1..1 in the graph, concat both heads, sigmoid the scores.
+
+    The TF.js graph's four Reshapes hard-code batch 1 ([1, 512, 1] ...); their shape constants
+    get -1 as the batch so one ONNX call takes any batch.
+    """
+    import numpy as np
+    import tensorflow as tf
+    import tf2onnx
+
+    _patch_numpy_for_tf2onnx()
+    model_json = json.loads(source.read_text())
+    weights = _load_tfjs_weights(model_json, source.parent)
+    reshapes = [n for n in model_json["modelTopology"]["node"] if n["op"] == "Reshape"]
+    for node in reshapes:
+        shape = weights[node["input"][1]]
+        if shape[0] != 1:
+            raise ValueError(f"{node['name']}: unexpected reshape target {shape}")
+        weights[node["input"][1]] = np.asarray([-1, *shape[1:]], dtype=shape.dtype)
+    graph_def = _graph_def_from_tfjs(model_json, weights)
+    placeholder = next(n for n in graph_def.node if n.op == "Placeholder")
+    height, width, channels = (int(d.size) for d in placeholder.attr["shape"].shape.dim[1:])
+    placeholder.attr["shape"].shape.dim[0].size = -1
+    fetches = [name for head in _BLAZEFACE_HEADS for name in head]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="images")])
+    def detect(images: Any) -> Any:
+        scores_a, boxes_a, scores_b, boxes_b = tf.graph_util.import_graph_def(
+            graph_def,
+            input_map={placeholder.name: images / 127.5 - 1.0},
+            return_elements=fetches,
+            name="blazeface",
+        )
+        raw = tf.concat([tf.concat([scores_a, boxes_a], 2), tf.concat([scores_b, boxes_b], 2)], 1)
+        return tf.concat([tf.sigmoid(raw[..., :1]), raw[..., 1:]], 2, name="raw")
+
+    image = np.random.default_rng(1).uniform(0, 255, size=(1, height, width, channels)).astype(np.float32)
+    s_a, b_a, s_b, b_b = _run_original(graph_def, {placeholder.name: image / 127.5 - 1.0}, fetches)
+    expected = np.concatenate([np.concatenate([s_a, b_a], 2), np.concatenate([s_b, b_b], 2)], 1)
+    expected[..., 0] = 1 / (1 + np.exp(-expected[..., 0]))
+    ours = detect(tf.constant(image)).numpy()
+    if not np.allclose(expected, ours, atol=1e-4):
+        raise AssertionError(f"blazeface wrapper differs from the graph: max {np.abs(expected - ours).max()}")
+    model_proto, _ = tf2onnx.convert.from_function(detect, input_signature=detect.input_signature, opset=ONNX_OPSET)
+    _name_io(model_proto, output_name="raw")
+    out.write_bytes(model_proto.SerializeToString())
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+def convert_faceres(source: Path, out: Path) -> None:
+    """FaceRes: three named outputs, descriptor first (the batch check looks at output 0)."""
+    import numpy as np
+    import tensorflow as tf
+    import tf2onnx
+
+    _patch_numpy_for_tf2onnx()
+    model_json = json.loads(source.read_text())
+    weights = _load_tfjs_weights(model_json, source.parent)
+    graph_def = _graph_def_from_tfjs(model_json, weights)
+    placeholder = next(n for n in graph_def.node if n.op == "Placeholder")
+    height, width, channels = (int(d.size) for d in placeholder.attr["shape"].shape.dim[1:])
+    fetches = ["global_pooling/Mean:0", "gender_pred/Sigmoid:0", "age_pred/Softmax:0"]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="faces")])
+    def describe(faces: Any) -> Any:
+        descriptor, gender, age = tf.graph_util.import_graph_def(
+            graph_def, input_map={placeholder.name: faces}, return_elements=fetches, name="faceres"
+        )
+        return (
+            tf.identity(descriptor, name="descriptor"),
+            tf.identity(gender, name="gender"),
+            tf.identity(age, name="age"),
+        )
+
+    image = np.random.default_rng(1).uniform(0, 255, size=(2, height, width, channels)).astype(np.float32)
+    expected = _run_original(graph_def, {placeholder.name: image}, fetches)
+    for want, got in zip(expected, describe(tf.constant(image)), strict=True):
+        if not np.allclose(want, got.numpy(), atol=1e-4):
+            raise AssertionError("faceres wrapper differs from the graph")
+    model_proto, _ = tf2onnx.convert.from_function(describe, input_signature=describe.input_signature, opset=ONNX_OPSET)
+    _name_io(model_proto, output_name=("descriptor", "gender", "age"))
+    out.write_bytes(model_proto.SerializeToString())
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+CONVERTERS = {"centernet": convert_centernet, "blazeface": convert_blazeface, "faceres": convert_faceres}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     face_descriptor_model: str = Field("faceres", description="registry name of the face descriptor model")
     face_min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="score floor for faces")
     model_num_cpus: float = Field(
-        0.25, gt=0, description="CPU share of each OCR / feature / face replica; ORT threads = this rounded up"
+        0.1, gt=0, description="CPU share of each OCR / feature / face replica; ORT threads = this rounded up"
     )
     model_max_batch_size: int = Field(8, ge=1, description="items batched across tasks per OCR/feature/face call")
     model_batch_wait_s: float = Field(0.005, ge=0, description="how long an OCR/feature/face batch waits to fill")

@@ -27,7 +27,8 @@ from api.schemas import (
 )
 from api.services import Services
 from api.sse import archive_stream, sse_response
-from pipelines.plan import TaskPlan
+from pipelines.chunks import EMBEDDINGS_KEY
+from pipelines.plan import TaskPlan, check_resources
 from store import media
 from store.objects import ObjectNotFound, normalise_path, storage_url
 from store.records import TASK_STATUSES, TaskRecord
@@ -194,7 +195,8 @@ async def _enqueue(body: ProcessRequest, raw: bytes | None, project: str, servic
         "model": body.model,
     }
     # PlanError → 400 naming the field, before anything is staged or stored
-    TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": item.url or "storage://staged"}]})
+    plan = TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": item.url or "storage://staged"}]})
+    check_resources(plan.steps, plan.model_hint, settings)
     staged: list[str] = []
     if raw is not None or item.type == "video_base64":
         if raw is None:
@@ -296,11 +298,20 @@ async def stream(
 
 
 @router.get("/tasks/{task_id}/results")
-async def results(task_id: str, project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
+async def results(
+    task_id: str,
+    project: ProjectDep,
+    services: ServicesDep,
+    include: Annotated[str | None, Query(description="'embeddings': add each track's mean feature vector")] = None,
+) -> dict[str, Any]:
+    if include not in (None, "embeddings"):
+        raise APIError(400, "invalid_request", "include must be 'embeddings'", "include")
     task = await _task_or_404(services, project, task_id)
     if task.status != "succeeded" or task.result is None:
         raise APIError(404, "task_not_succeeded", f"task {task_id} is {task.status}", status=task.status)
-    return task.result
+    if include == "embeddings":
+        return task.result
+    return {key: value for key, value in task.result.items() if key != EMBEDDINGS_KEY}
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskView)

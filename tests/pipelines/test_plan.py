@@ -52,12 +52,12 @@ def test_full_request_parses() -> None:
     assert plan.sampling == Sampling(mode="fps", value=5.0)
     assert plan.frame_range == FrameRange(start=0, end=30, unit="seconds")
     assert plan.max_frames == 300
-    assert plan.classes == ("pedestrian",)
+    assert plan.steps.detect.classes == ("pedestrian",)
     assert plan.labels == {PERSON: "pedestrian"}
-    assert plan.class_filter == (PERSON,)
+    assert plan.steps.detect.class_filter == (PERSON,)
     assert plan.min_confidence is None
     assert plan.model_hint == "qwen-vl-max"
-    assert plan.steps == ("detect",)
+    assert plan.steps.names == ("detect",)
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -69,13 +69,13 @@ def test_defaults_follow_the_contract() -> None:
     assert plan.sampling == Sampling(mode="fps", value=1.0)  # default 1 FPS
     assert plan.frame_range is None  # full video
     assert plan.max_frames == DEFAULT_MAX_FRAMES == 3000
-    assert plan.classes is None and plan.labels is None and plan.class_filter is None
+    assert plan.steps.detect.classes is None and plan.labels is None and plan.steps.detect.class_filter is None
     assert plan.model_hint is None and plan.staged_path == "/data/staged/x.mp4"
 
 
 def test_alias_classes_resolve_to_sorted_ids_and_keep_the_request_word() -> None:
     plan = TaskPlan.from_request(request(steps__0__parameters={"classes": ["vehicle", "car", "bike"]}))
-    assert plan.class_filter == (BICYCLE, CAR, MOTORCYCLE, BUS, TRUCK)
+    assert plan.steps.detect.class_filter == (BICYCLE, CAR, MOTORCYCLE, BUS, TRUCK)
     assert plan.labels is not None and plan.labels[CAR] == "vehicle" and plan.labels[BICYCLE] == "bike"
 
 
@@ -108,7 +108,7 @@ def test_unknown_step_model_names_the_field_and_lists_known_ones() -> None:
     for known in KNOWN_STEP_MODELS:
         assert known in caught.value.message
     with pytest.raises(PlanError) as caught:
-        TaskPlan.from_request(request(steps=[{"model": "detect"}, {"model": "feature"}]))
+        TaskPlan.from_request(request(steps=[{"model": "detect"}, {"model": "detect"}]))
     assert caught.value.field == "steps[1].model"
 
 
@@ -169,4 +169,4 @@ def test_unknown_class_message_names_the_class() -> None:
 
 def test_min_confidence_is_kept() -> None:
     plan = TaskPlan.from_request(request(steps__0__parameters={"classes": None, "min_confidence": 0.7}))
-    assert plan.min_confidence == 0.7 and plan.class_filter is None
+    assert plan.min_confidence == 0.7 and plan.steps.detect.class_filter is None

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from sqlalchemy.engine import Engine
 
 from deployments.detector import Detector
 from kernels.detections import Detections
-from pipelines.runner import CLAIM_LOST, DetectFn, TaskRunner
+from pipelines.local_models import LocalModels
+from pipelines.runner import CLAIM_LOST, TaskRunner
 from store.archive import Archive
 from store.media import stage_bytes
 from store.records import TaskRecord
@@ -53,6 +55,22 @@ def settings(tmp_path: Path) -> Settings:
         reaper_interval_s=0.05,
         claim_poll_interval_s=0.05,
     )
+
+
+DetectFn = Callable[[np.ndarray, float, tuple[int, ...] | None], Awaitable[Detections]]
+
+
+class DetectOnly(LocalModels):
+    """Step models whose detect is the given function (to inject failures); the rest load for real."""
+
+    def __init__(self, settings: Settings, detect: DetectFn) -> None:
+        super().__init__(settings)
+        self.detect_fn = detect
+
+    async def detect(
+        self, image: np.ndarray, *, model: str | None, min_confidence: float, class_filter: tuple[int, ...] | None
+    ) -> Detections:
+        return await self.detect_fn(image, min_confidence, class_filter)
 
 
 def detect_with(detector: Detector) -> DetectFn:
@@ -140,7 +158,9 @@ def run(runner: TaskRunner, task: TaskRecord) -> str:
 
 
 def make_runner(tasks: TaskStore, archive: Archive, settings: Settings, detect: DetectFn) -> TaskRunner:
-    return TaskRunner(tasks=tasks, archive=archive, detect=detect, settings=settings, runner_id=RUNNER)
+    return TaskRunner(
+        tasks=tasks, archive=archive, models=DetectOnly(settings, detect), settings=settings, runner_id=RUNNER
+    )
 
 
 class RecordingMetrics:
@@ -166,7 +186,12 @@ def test_staged_clip_runs_to_succeeded(
     task = submit(tasks, video_request(staged, classes=["pedestrian"]))
     metrics = RecordingMetrics()
     runner = TaskRunner(
-        tasks=tasks, archive=archive, detect=detect_with(detector), settings=settings, runner_id=RUNNER, metrics=metrics
+        tasks=tasks,
+        archive=archive,
+        models=DetectOnly(settings, detect_with(detector)),
+        settings=settings,
+        runner_id=RUNNER,
+        metrics=metrics,
     )
     assert run(runner, task) == "succeeded"
 
@@ -199,7 +224,7 @@ def test_staged_clip_runs_to_succeeded(
     assert record.result["usage"] == record.usage
     assert track["track_id"] == 1 and track["class"] == "pedestrian"
     assert (track["first_frame"], track["last_frame"], track["frames_seen"]) == (0, 19, 20)
-    assert metrics.steps["detect"] == 20 and metrics.finished == ["succeeded"]
+    assert metrics.steps["detect"] == 20 and metrics.steps["frame"] == 20 and metrics.finished == ["succeeded"]
 
 
 def test_real_pedestrians_results_agree_with_chunks(
@@ -433,7 +458,8 @@ def test_unexpected_bug_fails_the_task_as_internal_error(
     walking_clip_bytes: bytes, settings: Settings, tasks: TaskStore, archive: Archive
 ) -> None:
     async def wrong_type(image: np.ndarray, floor: float, classes: tuple[int, ...] | None) -> Detections:
-        return "not detections"  # type: ignore[return-value]
+        # a bug past the models: a step column holding something the chunk builder cannot serialise
+        return Detections(np.array([[1, 1, 20, 20]]), np.array([0.9]), np.array([0]), data={"text": [object()]})
 
     task = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4")))
     assert run(make_runner(tasks, archive, settings, wrong_type), task) == "failed"

@@ -1,0 +1,158 @@
+"""Appearance embedder: one feature vector per target crop, for re-identification and search.
+
+The model (``models/appearance.onnx``, registry name ``appearance``) is the detector's own
+MobileNetV3 backbone cut out by ``tools/appearance_model.py``: a letterboxed target crop in,
+``float32 [N, D]`` pooled activations out, un-normalised (callers take cosines, or the norm of
+a mean over a track). Crops are cut in the task worker (:func:`kernels.crops.crop_resize`, uint8,
+small) and shipped here; the Serve deployment batches the crops of several callers' frames into
+one model call, and one caller's bad item fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from ray import serve
+
+from deployments.detector import make_session
+from kernels.crops import crop_resize
+from models.registry import ModelEntry, get_model
+from visiongrid.settings import Settings
+
+
+class AppearanceEmbedder:
+    """uint8 crops → ONNX Runtime → ``float32 [N, D]`` appearance vectors."""
+
+    def __init__(self, entry: ModelEntry, *, intra_op_threads: int = 1) -> None:
+        if entry.task != "feature":
+            raise ValueError(f"model {entry.name!r} is a {entry.task!r} model, not an appearance-feature model")
+        if entry.path is None:
+            raise ValueError(f"model {entry.name!r} names no ONNX file")
+        self.entry = entry
+        self.session = make_session(str(entry.path), intra_op_threads)
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        dims = model_input.shape
+        spatial = (dims[1], dims[2]) if entry.input_layout == "NHWC" else (dims[2], dims[3])
+        if not all(isinstance(d, int) for d in spatial):
+            raise ValueError(f"model {entry.name!r}: the crop size must be fixed in the model input, got {dims}")
+        self.crop_size: tuple[int, int] = (int(spatial[0]), int(spatial[1]))
+        out_dims = self.session.get_outputs()[0].shape
+        model_dim = out_dims[-1] if isinstance(out_dims[-1], int) else None
+        if entry.dim is not None and model_dim is not None and entry.dim != model_dim:
+            raise ValueError(f"model {entry.name!r}: registry says dim {entry.dim}, the ONNX output has {model_dim}")
+        if model_dim is None and entry.dim is None:
+            raise ValueError(f"model {entry.name!r}: embedding dim unknown (set 'dim' in the registry)")
+        self.dim: int = int(model_dim if model_dim is not None else entry.dim)  # type: ignore[arg-type]
+        self.pad_value = round(entry.pad_value)
+        self._mean = np.asarray(entry.mean, dtype=np.float32)
+        self._std = np.asarray(entry.std, dtype=np.float32)
+        self._needs_normalise = bool(np.any(self._mean != 0) or np.any(self._std != 1))
+
+    def _check(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        crops = np.asarray(crops)
+        height, width = self.crop_size
+        if crops.ndim != 4 or crops.shape[1:] != (height, width, 3):
+            raise ValueError(f"expected uint8 crops [N,{height},{width},3], got shape {crops.shape}")
+        if crops.dtype != np.uint8:
+            raise ValueError(f"expected uint8 crops, got {crops.dtype}")
+        return crops
+
+    def _run(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = crops.astype(np.float32)
+        if self._needs_normalise:
+            batch -= self._mean
+            batch /= self._std
+        if self.entry.input_layout == "NCHW":
+            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+        out = self.session.run(None, {self.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32).reshape(len(crops), self.dim)
+
+    def embed_crops(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """``uint8 [N, h, w, 3]`` crops at :attr:`crop_size` → ``float32 [N, D]`` (un-normalised)."""
+        return self._run(self._check(crops))
+
+    def embed_boxes(self, image: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+        """Convenience: crop ``xyxy`` (source pixels) out of ``image`` and embed the crops."""
+        return self._run(crop_resize(image, xyxy, self.crop_size, pad_value=self.pad_value))
+
+    def embed_each(self, batches: Sequence[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.float32] | Exception]:
+        """One model call for several callers' crops; a bad item comes back as its exception.
+
+        Each item is one caller's ``[n_i, h, w, 3]`` crops (``n_i`` may be 0); the result for
+        each is its ``[n_i, D]`` slice of the joint call.
+        """
+        results: list[npt.NDArray[np.float32] | Exception] = []
+        good: list[tuple[int, npt.NDArray[np.uint8]]] = []
+        for slot, crops in enumerate(batches):
+            try:
+                good.append((slot, self._check(crops)))
+                results.append(np.zeros((0, self.dim), dtype=np.float32))
+            except Exception as error:
+                results.append(error)
+        if not good:
+            return results
+        joint = np.concatenate([crops for _, crops in good]) if len(good) > 1 else good[0][1]
+        try:
+            vectors = self._run(joint)
+        except Exception as error:  # the model itself failed: every item of this call shares it
+            for slot, _ in good:
+                results[slot] = error
+            return results
+        start = 0
+        for slot, crops in good:
+            results[slot] = vectors[start : start + len(crops)]
+            start += len(crops)
+        return results
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+class EmbedderDeployment:
+    """The appearance embedder as a Ray Serve deployment: the crops of frames from every running
+    task are batched into one model call (``@serve.batch``), each caller keeping its own errors."""
+
+    def __init__(self, settings: Settings) -> None:
+        # ORT threads follow the replica's CPU share, rounded up (a fractional share → 1 thread).
+        threads = max(1, math.ceil(settings.model_num_cpus))
+        self.embedder = AppearanceEmbedder(
+            get_model(settings.appearance_model, settings.models_dir), intra_op_threads=threads
+        )
+        # serve.batch wrappers carry setters the type checker does not see
+        self.embed_batch.set_max_batch_size(settings.model_max_batch_size)  # type: ignore[attr-defined]
+        self.embed_batch.set_batch_wait_timeout_s(settings.model_batch_wait_s)  # type: ignore[attr-defined]
+        self.batch_sizes: Counter[int] = Counter()
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def embed_batch(self, batches: list[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.float32] | Exception]:
+        self.batch_sizes[len(batches)] += 1
+        # ONNX Runtime releases the GIL; running it off the event loop lets the next batch gather.
+        return await asyncio.to_thread(self.embedder.embed_each, batches)
+
+    async def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """All crops of one frame (``uint8 [N, h, w, 3]`` at :meth:`crop_size`) → ``float32 [N, D]``."""
+        result = await self.embed_batch(crops)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def crop_size(self) -> tuple[int, int]:
+        """(height, width) the crops must have, so callers cut them before sending."""
+        return self.embedder.crop_size
+
+    def pad_value(self) -> int:
+        """Grey of the letterbox padding the model expects around a crop."""
+        return self.embedder.pad_value
+
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def batch_stats(self) -> dict[int, int]:
+        """How many model calls ran at each batch size (tests assert batching on this)."""
+        return dict(self.batch_sizes)

@@ -1,0 +1,67 @@
+"""Decode an uploaded image into the RGB array the models take, bounded before anything is allocated.
+
+The header is read first (Pillow opens lazily): a 0×0 image or one larger than ``max_pixels`` is refused
+before its pixels are decoded, so a 30-byte PNG that claims 100k×100k costs nothing. Palette, grey,
+alpha and CMYK images become plain RGB (OCR reads garbage from a palette image handed over as is), and
+EXIF orientation is applied so a phone photo is upright.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["ImageDecodeError", "decode_image"]
+
+_FORMATS: Final[tuple[str, ...]] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+
+
+class ImageDecodeError(ValueError):
+    """Why bytes are not a usable image; ``code`` is stable (not_an_image, corrupt_image, empty_image,
+    image_too_large)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:
+    """RGB ``uint8 [H, W, 3]`` of the first frame of a JPEG/PNG/WebP/BMP/GIF/TIFF image."""
+    if not data:
+        raise ImageDecodeError("not_an_image", "the image is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=_FORMATS)
+        except UnidentifiedImageError:
+            raise ImageDecodeError(
+                "not_an_image", f"not an image in a supported format ({', '.join(_FORMATS)})"
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageDecodeError("image_too_large", f"the image has more than {max_pixels} pixels") from None
+        except Exception as exc:  # a header Pillow recognised but cannot parse
+            raise ImageDecodeError("corrupt_image", f"the image header is damaged ({exc})") from None
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise ImageDecodeError("empty_image", f"the image is {width}x{height} pixels")
+        if width * height > max_pixels:
+            raise ImageDecodeError(
+                "image_too_large", f"the image is {width}x{height} = {width * height} pixels, limit is {max_pixels}"
+            )
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            rgb = upright.convert("RGB")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageDecodeError("image_too_large", f"the image has more than {max_pixels} pixels") from None
+        except Exception as exc:  # truncated data, bad chunks, broken compression
+            raise ImageDecodeError(
+                "corrupt_image", f"the image data is damaged ({type(exc).__name__}: {exc})"
+            ) from None
+    return np.asarray(rgb, dtype=np.uint8)
