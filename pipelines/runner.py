@@ -43,11 +43,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -57,12 +59,14 @@ import numpy as np
 from kernels.detections import Detections
 from kernels.tracking import ByteTracker
 from pipelines.bare_loop import tracker_config
-from pipelines.chunks import DONE_DATA, Vectors, frame_chunk, result_body, sse_event, terminal_chunk
+from pipelines.chunks import DONE_DATA, Vectors, frame_chunk, image_body, result_body, sse_event, terminal_chunk
 from pipelines.decode import DecodedFrame, DecodeStats, VideoDecodeError, VideoDecoder
 from pipelines.describe import DescribeChain, DescribeError, SegmentDescriber, VLMDescriber
 from pipelines.executor import StepFailedError, StepModels, run_steps
+from pipelines.image_analysis import analyse_image
+from pipelines.images import ImageDecodeError, decode_image
 from pipelines.plan import PlanError, TaskPlan
-from pipelines.step_specs import DescribeParams, StepSpec
+from pipelines.step_specs import DescribeParams, StepPlan, StepSpec, parse_steps
 from pipelines.tracks import TrackAggregator
 from store import media
 from store.archive import Archive, ArchiveTaskMissingError
@@ -74,6 +78,9 @@ __all__ = ["CLAIM_LOST", "NullMetrics", "RunnerMetrics", "TaskRunner"]
 
 logger = logging.getLogger(__name__)
 
+#: ``request.kind`` of an image batch task (``/v1/vision/batch``); video tasks have no kind.
+IMAGE_BATCH_KIND: Final[str] = "image_batch"
+BATCH_ITEM_OBJECT: Final[str] = "vision.batch.item"
 #: Task error code per failing step (``detector_error`` predates the other steps and is kept).
 _STEP_ERROR_CODES: Final[dict[str, str]] = {"detect": "detector_error"}
 
@@ -316,6 +323,8 @@ class _TaskRun:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _execute(self, workdir: Path) -> str:
+        if self.task.request.get("kind") == IMAGE_BATCH_KIND:
+            return await self._execute_batch()
         try:
             plan = TaskPlan.from_request(self.task.request)
         except PlanError as exc:
@@ -346,6 +355,71 @@ class _TaskRun:
             return await self._finish_failed("staged_media_missing", f"video file vanished: {exc}")
         self.stats = dataclasses.replace(decoder.stats)
         return await self._stream(decoder, plan)
+
+    # ------------------------------------------------------------------ an image batch
+
+    async def _execute_batch(self) -> str:
+        """Each staged image through the steps, one by one; a bad image fails alone (its item says why).
+
+        Every item is archived as it finishes (``vision.batch.item`` events), so the stream endpoint shows
+        progress and nothing done is lost if the runner dies; the result lists every item in order.
+        """
+        request = self.task.request
+        self.model = request.get("model") or self.task.model
+        try:
+            steps = parse_steps(request.get("steps"))
+            images = request.get("images")
+            if not isinstance(images, list) or not images:
+                raise PlanError("images", "must be a non-empty list")
+        except PlanError as exc:
+            return await self._finish_failed("invalid_request", str(exc))
+        items: list[dict[str, Any]] = []
+        for position, image in enumerate(images):
+            if self.stop_requested:
+                return await self._finish_stopped()
+            item = await self._batch_item(position, image, steps)
+            items.append(item)
+            payload = {"id": self.task.id, "object": BATCH_ITEM_OBJECT, "item": item}
+            if not await self._append(json.dumps(payload, separators=(",", ":"), allow_nan=False)):
+                return CLAIM_LOST
+            self.processed += 1
+        result = {"job_id": self.task.id, "status": "finished", "items": items}
+        return await self._finalize(status="succeeded", finish_reason="stop", result=result)
+
+    async def _batch_item(self, position: int, image: Mapping[str, Any], steps: StepPlan) -> dict[str, Any]:
+        settings = self.settings
+        item: dict[str, Any] = {"index": position, "id": image.get("id")}
+        field = f"images[{position}]"
+        try:
+            data = await asyncio.to_thread(
+                media.read_media, str(image.get("url")), settings, self.task.project, field, settings.max_image_bytes
+            )
+            rgb = await asyncio.to_thread(decode_image, data, max_pixels=settings.max_image_pixels)
+            detections, description = await analyse_image(
+                rgb, steps, self.runner.models, settings=settings, model_hint=self.model, vlm=self.runner.vlm_client()
+            )
+        except (media.MediaError, ImageDecodeError) as exc:
+            return {**item, "status": "failed", "error": {"code": exc.code, "message": exc.message}}
+        except StepFailedError as exc:
+            code = _STEP_ERROR_CODES.get(exc.step, f"{exc.step}_error")
+            return {**item, "status": "failed", "error": {"code": code, "message": str(exc)}}
+        except DescribeError as exc:
+            return {**item, "status": "failed", "error": {"code": "describe_failed", "message": str(exc)}}
+        height, width = rgb.shape[:2]
+        body = image_body(
+            BATCH_ITEM_OBJECT,
+            self.task.id,
+            model=self.model,
+            width=width,
+            height=height,
+            detections=detections,
+            labels=steps.labels,
+            vectors=Vectors(feature=steps.include_vector("feature"), face=steps.include_vector("face")),
+            description=description,
+        )
+        return {**item, "status": "finished", "image": body["image"], "targets": body["targets"]} | (
+            {"description": description} if description is not None else {}
+        )
 
     # ------------------------------------------------------------------ the frame loop
 

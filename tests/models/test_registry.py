@@ -43,6 +43,9 @@ def test_every_entry_has_a_decoder_and_a_file() -> None:
 def test_committed_models_match_the_manifest() -> None:
     manifest = json.loads((MODELS_DIR / "MANIFEST").read_text())
     for name, entry in load_registry().items():
+        if entry.path is None:  # ships inside a pinned package (the OCR models in rapidocr's wheel)
+            assert entry.package, name
+            continue
         assert name in manifest, name
         record = manifest[name]
         assert record["file"] == entry.path.name
