@@ -9,7 +9,6 @@ EXIF orientation is applied so a phone photo is upright.
 from __future__ import annotations
 
 import io
-import warnings
 from typing import Final
 
 import numpy as np
@@ -19,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = ["ImageDecodeError", "decode_image"]
 
 _FORMATS: Final[tuple[str, ...]] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+# The configured ``max_pixels`` is the limit, checked on the header before decoding; Pillow's own fixed
+# bomb limit (~89 Mpx warning, ~179 Mpx error) would override a larger configured one, so it is off.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageDecodeError(ValueError):
@@ -35,33 +37,25 @@ def decode_image(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:
     """RGB ``uint8 [H, W, 3]`` of the first frame of a JPEG/PNG/WebP/BMP/GIF/TIFF image."""
     if not data:
         raise ImageDecodeError("not_an_image", "the image is empty (0 bytes)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=_FORMATS)
-        except UnidentifiedImageError:
-            raise ImageDecodeError(
-                "not_an_image", f"not an image in a supported format ({', '.join(_FORMATS)})"
-            ) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageDecodeError("image_too_large", f"the image has more than {max_pixels} pixels") from None
-        except Exception as exc:  # a header Pillow recognised but cannot parse
-            raise ImageDecodeError("corrupt_image", f"the image header is damaged ({exc})") from None
-        width, height = image.size
-        if width <= 0 or height <= 0:
-            raise ImageDecodeError("empty_image", f"the image is {width}x{height} pixels")
-        if width * height > max_pixels:
-            raise ImageDecodeError(
-                "image_too_large", f"the image is {width}x{height} = {width * height} pixels, limit is {max_pixels}"
-            )
-        try:
-            image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            rgb = upright.convert("RGB")
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageDecodeError("image_too_large", f"the image has more than {max_pixels} pixels") from None
-        except Exception as exc:  # truncated data, bad chunks, broken compression
-            raise ImageDecodeError(
-                "corrupt_image", f"the image data is damaged ({type(exc).__name__}: {exc})"
-            ) from None
+    try:
+        image = Image.open(io.BytesIO(data), formats=_FORMATS)
+    except UnidentifiedImageError:
+        formats = ", ".join(_FORMATS)
+        raise ImageDecodeError("not_an_image", f"not an image in a supported format ({formats})") from None
+    except Exception as exc:  # a header Pillow recognised but cannot parse
+        raise ImageDecodeError("corrupt_image", f"the image header is damaged ({exc})") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError("empty_image", f"the image is {width}x{height} pixels")
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "image_too_large", f"the image is {width}x{height} = {width * height} pixels, limit is {max_pixels}"
+        )
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image) or image
+        rgb = upright.convert("RGB")
+    except Exception as exc:  # truncated data, bad chunks, broken compression
+        reason = f"{type(exc).__name__}: {exc}"
+        raise ImageDecodeError("corrupt_image", f"the image data is damaged ({reason})") from None
     return np.asarray(rgb, dtype=np.uint8)

@@ -18,9 +18,9 @@ Why it is built the way it is:
   overlapping frames hide the models' round-trip latency (on Ray the calls from several tasks are batched
   together inside each model deployment).
 * **Describe runs after tracking, in frame order**, because a segment's description talks about motion
-  (tracks). Its provider chain fails over to the next provider only while no chunk has been written (the
-  contract's pre-stream failover); after that a provider error ends the task ``failed`` with the archive
-  kept.
+  (tracks). Its provider chain fails over to the next provider only while no description has been sent
+  (the contract's pre-stream failover: earlier chunks hold only the local models' output); after that a
+  provider error ends the task ``failed`` with the archive kept.
 * **Store calls go through** ``asyncio.to_thread``: SQLAlchemy blocks, and a blocked loop would stall every
   other task of the replica.
 * **The heartbeat is a separate coroutine** on a fixed period, so a slow detector never makes a healthy
@@ -233,9 +233,7 @@ class _DescribeState:
         self.last_image: np.ndarray | None = None
         self.descriptions: list[dict[str, Any]] = []
 
-    async def add(
-        self, frame: DecodedFrame, tracked: Detections, size: tuple[int, int], *, allow_failover: bool
-    ) -> dict[str, Any] | None:
+    async def add(self, frame: DecodedFrame, tracked: Detections, size: tuple[int, int]) -> dict[str, Any] | None:
         """Add a frame; when it closes a segment, describe the segment (raises :class:`DescribeError`)."""
         width, height = size
         mentioned = tracked[self.step.select(tracked)]
@@ -243,18 +241,23 @@ class _DescribeState:
         self.last_image = frame.image
         if self.segment.frames < self.segment_frames:
             return None
-        return await self._describe(allow_failover)
+        return await self._describe()
 
-    async def flush(self, *, allow_failover: bool) -> dict[str, Any] | None:
+    async def flush(self) -> dict[str, Any] | None:
         """Describe a last, shorter segment (the video ended inside it)."""
         if not self.segment.frames or self.last_image is None:
             return None
-        return await self._describe(allow_failover)
+        return await self._describe()
 
-    async def _describe(self, allow_failover: bool) -> dict[str, Any]:
+    async def _describe(self) -> dict[str, Any]:
         assert self.last_image is not None
         local = self.segment.describe()
-        described = await self.chain.describe(self.last_image, local.text, allow_failover=allow_failover, segment=local)
+        # Failover only while the client has seen nothing of a provider: the chunks before the first
+        # description carry the local models' output only, so moving to the next provider then changes
+        # nothing already sent. Once a description went out, a provider error is a mid-stream error.
+        described = await self.chain.describe(
+            self.last_image, local.text, allow_failover=not self.descriptions, segment=local
+        )
         self.segment.reset()
         body = described.to_dict()
         self.descriptions.append(body)
@@ -518,7 +521,7 @@ class _TaskRun:
         self.stats = end.stats
         if self.describe is not None:
             try:
-                self.last_description = await self.describe.flush(allow_failover=self.chunks_written == 0)
+                self.last_description = await self.describe.flush()
             except DescribeError as exc:
                 return await self._finish_failed("describe_failed", f"describe ({exc.provider}) failed: {exc}")
         usage = self.usage()
@@ -549,7 +552,7 @@ class _TaskRun:
         description = None
         if self.describe is not None:
             size = (item.stats.width, item.stats.height)
-            description = await self.describe.add(frame, tracked, size, allow_failover=self.chunks_written == 0)
+            description = await self.describe.add(frame, tracked, size)
         text = frame_chunk(
             self.task.id,
             frame_index=frame.frame_index,

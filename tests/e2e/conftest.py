@@ -20,6 +20,7 @@ import pytest
 from store.db import open_engine
 from store.keys import KeyStore
 from tests.clips import write_walking_person_clip
+from tests.vlm_standin import StandInVLM
 from visiongrid.settings import Settings
 
 
@@ -46,7 +47,9 @@ class Service:
 def media_server(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("served")
     write_walking_person_clip(media_dir, root / "walk.mp4")
-    (root / "vtest.avi").symlink_to(media_dir / "vtest.avi")
+    for item in media_dir.iterdir():  # the real videos and photos of tools/fetch_media.sh
+        if item.is_file():
+            (root / item.name).symlink_to(item)
     (root / "notes.txt").write_text("this is not a video\n" * 50)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     http.server.SimpleHTTPRequestHandler.log_message = lambda *args: None  # type: ignore[method-assign]
@@ -57,8 +60,27 @@ def media_server(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     server.shutdown()
 
 
+@dataclass
+class Providers:
+    """The two external describe providers the session service is configured with (loopback stand-ins:
+    no vision-language model can run here). ``flaky`` is first in priority; tests flip its mode."""
+
+    flaky: StandInVLM
+    working: StandInVLM
+
+
 @pytest.fixture(scope="session")
-def service(media_server: str, s3_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def providers() -> Iterator[Providers]:
+    flaky, working = StandInVLM(mode="fail", status=503).start(), StandInVLM(reply="Stand-in scene.").start()
+    yield Providers(flaky, working)
+    flaky.stop()
+    working.stop()
+
+
+@pytest.fixture(scope="session")
+def service(
+    media_server: str, s3_settings: Settings, providers: Providers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
     import ray
     from ray import serve
 
@@ -83,6 +105,10 @@ def service(media_server: str, s3_settings: Settings, tmp_path_factory: pytest.T
         s3_endpoint_url=s3_settings.s3_endpoint_url,
         s3_bucket=s3_settings.s3_bucket,
         s3_local_server=False,
+        vlm_providers=[
+            {"name": "flaky-vlm", "url": providers.flaky.url, "model": "flaky-model", "timeout_s": 2.0},
+            {"name": "standin-vlm", "url": providers.working.url, "model": "standin-model", "timeout_s": 2.0},
+        ],
     )
     start(settings)
     keys = KeyStore(open_engine(settings.resolved_database_url()))
