@@ -102,7 +102,7 @@ def main() -> None:
         images = load_frames(path, args.frames)
         detect_fps: dict[tuple[int, int], float] = {}
         for threads in args.threads:
-            detector = Detector(entry, intra_op_threads=threads)
+            detector = Detector(entry, intra_op_threads=threads, spin=True)
             detector.detect(images[:2])  # warm-up
             for batch in args.batches:
                 detect_fps[(threads, batch)] = timed(lambda d=detector, b=batch, i=images: detect_only(d, i, b))
@@ -114,7 +114,7 @@ def main() -> None:
         best_threads, best_batch = max(detect_fps, key=lambda key: detect_fps[key])
         for threads, batch in sorted({(max(args.threads), 1), (best_threads, best_batch)}):
             settings = replace_settings(base_settings, threads, batch)
-            detector = Detector(entry, intra_op_threads=threads)
+            detector = Detector(entry, intra_op_threads=threads, spin=True)
             fps = timed(lambda p=path, s=settings, d=detector: full_loop(p, args.frames, s, d))
             rows.append([clip_name, "decode+detect+track", threads, batch, f"{fps:.1f}", f"{fps / baseline:.2f}"])
     report(

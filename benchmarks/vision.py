@@ -12,7 +12,7 @@ Measures, with the real service (``visiongrid.serving.start``) on this machine:
    - the bare model call: ``Detector.detect`` in this process on the already decoded image, with the
      detector replica's ORT thread counts.
    Target: detect p50 <= no-op p50 + bare p50 + 5 ms.
-2. Video frames/s of ``steps: [detect, feature]`` (detect tracks, feature embeds each target) on
+2. Video frames/s of ``steps: [detect, feature]`` (detect + ByteTrack, feature embeds the selected targets) on
    vtest.avi: 1 task alone vs 4 tasks submitted together (max_running_tasks = tasks_per_worker = 4, so
    all 4 run at once); wall time from the first submit to the last task's ``finished_at``. Target:
    4-task aggregate >= 1.3x the single task. The detector's and embedder's batch-size histograms
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -88,7 +89,13 @@ def timed(call: Callable[[], object]) -> float:
 
 
 def measure_latency(
-    client: httpx.Client, photo: bytes, detector: Detector, settings: Settings, requests: int, warmup: int
+    client: httpx.Client,
+    photo: bytes,
+    detector: Detector,
+    handle: Any,
+    settings: Settings,
+    requests: int,
+    warmup: int,
 ) -> dict[str, list[float]]:
     """Seconds per call of each path, interleaved call by call after ``warmup`` rounds."""
     body = {"image": {"base64": base64.b64encode(photo).decode()}}
@@ -112,11 +119,16 @@ def measure_latency(
         "healthz": healthz,
         "bare": lambda: detector.detect([image], min_confidence=floor),
         "bare_fitted": lambda: detector.detect([fitted], min_confidence=floor),
+        # what the ingress does after decoding: one call to the detector replica (Ray RPC + serve.batch)
+        "handle": lambda: handle.detect.remote(fitted, floor, None, None).result(),
         "decode": lambda: decode_image(base64.b64decode(body["image"]["base64"]), max_pixels=settings.max_image_pixels),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
     for index in range(warmup + requests):
         for name, call in paths.items():
+            # let ONNX Runtime's intra-op threads stop spinning after the previous call: on 2 cores a
+            # spinning pool (in this process or a replica) steals ~10 ms from whatever runs next
+            time.sleep(0.02)
             elapsed = timed(call)
             if index >= warmup:
                 times[name].append(elapsed)
@@ -197,6 +209,38 @@ def batch_stats(name: str) -> dict[int, int]:
     return {int(size): int(calls) for size, calls in stats.items()}
 
 
+REPLICAS = ("Ingress", "TaskWorker", "DetectorDeployment", "EmbedderDeployment")
+
+
+def replica_processes() -> dict[str, psutil.Process]:
+    found = {}
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        for name in REPLICAS:
+            if f"ServeReplica:{APP}:{name}" in cmdline:
+                found[name] = process
+    return found
+
+
+def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
+    """User + system CPU seconds of each replica process and its threads so far."""
+    seconds = {}
+    for name, process in processes.items():
+        try:
+            times = process.cpu_times()
+            seconds[name] = times.user + times.system
+        except psutil.Error:
+            seconds[name] = 0.0
+    machine = psutil.cpu_times()
+    idle = machine.idle + getattr(machine, "iowait", 0.0) + getattr(machine, "steal", 0.0)
+    seconds["whole machine"] = sum(machine) - idle  # busy CPU seconds of every process
+    return seconds
+
+
+def cores_used(after: dict[str, float], before: dict[str, float], wall: float) -> str:
+    return ", ".join(f"{name} {(after[name] - before.get(name, 0.0)) / wall:.2f}" for name in after)
+
+
 def histogram_delta(after: dict[int, int], before: dict[int, int]) -> dict[int, int]:
     return {size: after[size] - before.get(size, 0) for size in sorted(after) if after[size] - before.get(size, 0)}
 
@@ -241,6 +285,7 @@ def main() -> None:
         get_model(settings.detector_model, settings.models_dir),
         intra_op_threads=threads,
         inter_op_threads=settings.ort_inter_op_threads,
+        spin=True,  # alone in this process: spin-waiting only helps the bare call
     )
 
     import ray
@@ -259,14 +304,19 @@ def main() -> None:
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
             began = time.perf_counter()
-            times = measure_latency(client, photo, detector, settings, args.requests, args.warmup)
+            handle = serve.get_deployment_handle("DetectorDeployment", app_name=APP)
+            times = measure_latency(client, photo, detector, handle, settings, args.requests, args.warmup)
             print(f"latency phase {time.perf_counter() - began:.1f} s", file=sys.stderr)
 
             run_tasks(client, url, 1, 10, args.interval)  # warm-up: worker, feature model, decoder
+            processes = replica_processes()
             stats0 = {name: batch_stats(name) for name in ("DetectorDeployment", "EmbedderDeployment")}
+            cpu0 = cpu_seconds(processes)
             single = run_tasks(client, url, 1, args.frames, args.interval)
+            cpu1 = cpu_seconds(processes)
             stats1 = {name: batch_stats(name) for name in stats0}
             four = run_tasks(client, url, 4, args.frames, args.interval)
+            cpu4 = cpu_seconds(processes)
             stats4 = {name: batch_stats(name) for name in stats0}
             print(f"single {single}\nfour {four}", file=sys.stderr)
     finally:
@@ -289,6 +339,7 @@ def main() -> None:
         latency_row("GET /healthz (no auth, for reference)", "healthz"),
         latency_row(f"bare baseline: Detector.detect in-process, {threads} ORT threads", "bare"),
         latency_row("bare on the image fitted to the model input (what the replica gets)", "bare_fitted"),
+        latency_row("DetectorDeployment.detect via handle from this process (fitted image)", "handle"),
         latency_row("base64 + image decode in-process (part of detect)", "decode"),
         [
             "detect − (no-op + bare)",
@@ -321,11 +372,13 @@ def main() -> None:
     ]
     notes = [
         f"Latency: {args.requests} sequential requests per path after {args.warmup} warm-up, the paths interleaved "
-        "call by call (one keep-alive httpx client over loopback → Serve proxy → Ingress). dog.jpg is "
+        "call by call with a 20 ms pause before each so ORT thread pools stop spinning (one keep-alive httpx "
+        "client over loopback → Serve proxy → Ingress). dog.jpg is "
         f"{len(photo) // 1024} KiB ({width}x{height}); the replica detects on it fitted to the model input.",
         "Target 1: detect p50 ≤ no-op p50 + bare p50 + 5 ms. Target 2: 4-task aggregate ≥ 1.3× one task.",
         f"Video: vtest.avi (768x576, real pedestrians), sampling interval {args.interval}, max_frames {args.frames}, "
-        "steps detect (+ByteTrack) then feature (appearance embedding of every target); max_running_tasks = "
+        "steps detect (+ByteTrack) then feature (appearance embedding of the targets run_steps selects); "
+        "max_running_tasks = "
         "tasks_per_worker = 4; wall = first POST → last task's finished_at (server clock).",
         "Batch sizes (size:calls) 1 task — detector "
         f"{describe_histogram(histogram_delta(stats1['DetectorDeployment'], stats0['DetectorDeployment']))}; "
@@ -333,6 +386,8 @@ def main() -> None:
         "Batch sizes (size:calls) 4 tasks — detector "
         f"{describe_histogram(histogram_delta(stats4['DetectorDeployment'], stats1['DetectorDeployment']))}; "
         f"embedder {describe_histogram(histogram_delta(stats4['EmbedderDeployment'], stats1['EmbedderDeployment']))}.",
+        "CPU cores used per replica process (CPU seconds / wall) — 1 task: "
+        f"{cores_used(cpu1, cpu0, single['client_wall_s'])}; 4 tasks: {cores_used(cpu4, cpu1, four['client_wall_s'])}.",
         f"Task spans (started, finished) in s after the first submit — 1 task {single['spans']}; "
         f"4 tasks {four['spans']}.",
         f"Settings: detector_num_cpus {settings.detector_num_cpus}, detector_max_batch_size "

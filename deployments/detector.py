@@ -24,13 +24,20 @@ from models.registry import ModelEntry, get_model
 from visiongrid.settings import Settings
 
 
-def make_session(path: str, intra_op_threads: int, inter_op_threads: int = 1) -> ort.InferenceSession:
+def make_session(
+    path: str, intra_op_threads: int, inter_op_threads: int = 1, *, spin: bool = False
+) -> ort.InferenceSession:
     """An ONNX Runtime CPU session with explicit thread counts.
 
     ORT defaults to every core; several replicas on one machine would then oversubscribe it,
-    so the thread count comes from the replica's CPU share (a setting).
+    so the thread count comes from the replica's CPU share (a setting). Its worker threads also
+    spin-wait after each run by default, which on a small machine burns the CPU the other model
+    replicas, the decoder and Serve need next; they sleep instead unless ``spin``.
     """
     options = ort.SessionOptions()
+    spinning = "1" if spin else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -41,13 +48,15 @@ def make_session(path: str, intra_op_threads: int, inter_op_threads: int = 1) ->
 class Detector:
     """Letterbox → ONNX Runtime → decode, for a batch of RGB frames."""
 
-    def __init__(self, entry: ModelEntry, *, intra_op_threads: int = 2, inter_op_threads: int = 1) -> None:
+    def __init__(
+        self, entry: ModelEntry, *, intra_op_threads: int = 2, inter_op_threads: int = 1, spin: bool = False
+    ) -> None:
         if entry.task != "detect":
             raise ValueError(f"model {entry.name!r} is a {entry.task!r} model, not a detector")
         if entry.output_format not in DECODERS:
             raise ValueError(f"model {entry.name!r}: unknown output_format {entry.output_format!r}")
         self.entry = entry
-        self.session = make_session(str(entry.path), intra_op_threads, inter_op_threads)
+        self.session = make_session(str(entry.path), intra_op_threads, inter_op_threads, spin=spin)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         dims = model_input.shape

@@ -61,10 +61,12 @@ def tracker_config(settings: Settings, min_confidence: float | None = None) -> T
 
 
 def load_detector(settings: Settings) -> Detector:
+    """The bare loop's detector: alone in its process, so ORT's spin-waiting threads only help it."""
     return Detector(
         get_model(settings.detector_model, settings.models_dir),
         intra_op_threads=settings.ort_intra_op_threads,
         inter_op_threads=settings.ort_inter_op_threads,
+        spin=True,
     )
 
 

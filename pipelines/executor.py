@@ -125,22 +125,26 @@ def _as_targets(found: Detections, columns: dict[str, list[Any]]) -> Detections:
     return with_columns(bare, **columns)
 
 
-async def _ocr(models: StepModels, image: Image, targets: Detections, step: StepSpec) -> Detections:
+def _rows(step: StepSpec, targets: Detections, floor: float) -> npt.NDArray[np.intp]:
+    """Targets a step works on: those its ``when`` selects, at or above the target floor."""
+    return np.flatnonzero(step.select(targets) & (targets.confidence >= np.float32(floor)))
+
+
+async def _ocr(models: StepModels, image: Image, targets: Detections, step: StepSpec, floor: float) -> Detections:
     assert isinstance(step.params, OcrParams)
-    floor = step.params.min_confidence
     if step.on_frame:
-        lines = _text_lines(await models.read_text(image), floor)
+        lines = _text_lines(await models.read_text(image), step.params.min_confidence)
         texts = list(lines.data.get("text", []))
         new = _as_targets(lines, {TEXT: texts, TEXT_CONFIDENCE: lines.confidence.tolist()})
         return Detections.merge([targets, new]) if len(targets) else new
-    rows = np.flatnonzero(step.select(targets))
+    rows = _rows(step, targets, floor)
     crops = [crop(image, targets.xyxy[row]) for row in rows]
     found = await asyncio.gather(*(models.read_text(pixels) for pixels, _ in crops))
     text = list(targets.data[TEXT])
     confidence = list(targets.data[TEXT_CONFIDENCE])
     lines_column = list(targets.data[TEXT_LINES])
     for row, (_, offset), lines in zip(rows.tolist(), crops, found, strict=True):
-        lines = _text_lines(lines, floor)
+        lines = _text_lines(lines, step.params.min_confidence)
         lines_column[row] = _shifted(lines, offset)
         words = [line for line in lines.data.get("text", []) if line]
         text[row] = " ".join(words) if words else None
@@ -148,8 +152,8 @@ async def _ocr(models: StepModels, image: Image, targets: Detections, step: Step
     return with_columns(targets, **{TEXT: text, TEXT_CONFIDENCE: confidence, TEXT_LINES: lines_column})
 
 
-async def _feature(models: StepModels, image: Image, targets: Detections, step: StepSpec) -> Detections:
-    rows = np.flatnonzero(step.select(targets))
+async def _feature(models: StepModels, image: Image, targets: Detections, step: StepSpec, floor: float) -> Detections:
+    rows = _rows(step, targets, floor)
     column = list(targets.data[FEATURE])
     if len(rows):
         vectors = await models.embed(image, targets.xyxy[rows])
@@ -164,7 +168,7 @@ def _face_floor(found: Detections, params: FaceParams) -> Detections:
     return found[found.confidence >= np.float32(params.min_confidence)]
 
 
-async def _faces(models: StepModels, image: Image, targets: Detections, step: StepSpec) -> Detections:
+async def _faces(models: StepModels, image: Image, targets: Detections, step: StepSpec, floor: float) -> Detections:
     assert isinstance(step.params, FaceParams)
     if step.on_frame:
         faces = _face_floor(await models.find_faces(image), step.params)
@@ -174,7 +178,7 @@ async def _faces(models: StepModels, image: Image, targets: Detections, step: St
         )
         new = _as_targets(faces, {DESCRIPTOR: vectors})
         return Detections.merge([targets, new]) if len(targets) else new
-    rows = np.flatnonzero(step.select(targets))
+    rows = _rows(step, targets, floor)
     crops = [crop(image, targets.xyxy[row]) for row in rows]
     found = await asyncio.gather(*(models.find_faces(pixels) for pixels, _ in crops))
     column = list(targets.data[FACES])
@@ -200,15 +204,20 @@ async def run_steps(
     models: StepModels,
     *,
     detect_floor: float,
+    target_floor: float | None = None,
     timer: StepTimer | None = None,
 ) -> Detections:
     """Every step of ``plan`` but ``describe`` (a frame- or segment-level step the caller runs after
     tracking) on one RGB image; returns its targets with the steps' columns.
 
     A failing model call raises :class:`StepFailedError` naming the step. ``detect_floor`` is the score
-    the detector keeps down to: the tracker's low threshold in a video
-    (weak boxes may continue tracks), the request's ``min_confidence`` for a single image.
+    the detector keeps down to: the tracker's low threshold in a video (weak boxes may continue tracks),
+    the request's ``min_confidence`` for a single image. ``target_floor`` (default: ``detect_floor``) is
+    the score a target needs for ocr/feature/face to work on it: in a video, the weak boxes the tracker
+    only uses to bridge a track are not worth a model call each (CenterNet returns 100 boxes per frame,
+    most of them weak).
     """
+    floor = detect_floor if target_floor is None else target_floor
     targets = with_columns(Detections.empty())
     for step in plan.steps:
         started = time.perf_counter()
@@ -216,11 +225,11 @@ async def run_steps(
             if step.model == "detect":
                 targets = await _detect(models, image, step, detect_floor)
             elif step.model == "ocr":
-                targets = await _ocr(models, image, targets, step)
+                targets = await _ocr(models, image, targets, step, floor)
             elif step.model == "feature":
-                targets = await _feature(models, image, targets, step)
+                targets = await _feature(models, image, targets, step, floor)
             elif step.model == "face":
-                targets = await _faces(models, image, targets, step)
+                targets = await _faces(models, image, targets, step, floor)
             else:
                 continue  # describe: after tracking, in the caller
         except Exception as exc:

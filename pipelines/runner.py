@@ -426,11 +426,18 @@ class _TaskRun:
 
     # ------------------------------------------------------------------ the frame loop
 
-    async def _timed_steps(self, image: np.ndarray, plan: TaskPlan, floor: float) -> tuple[Detections, float]:
+    async def _timed_steps(
+        self, image: np.ndarray, plan: TaskPlan, floor: float, target_floor: float
+    ) -> tuple[Detections, float]:
         """Every model step on one frame and the frame's round-trip time through them."""
         started = time.perf_counter()
         detections = await run_steps(
-            image, plan.steps, self.runner.models, detect_floor=floor, timer=self.runner.metrics.frame_processed
+            image,
+            plan.steps,
+            self.runner.models,
+            detect_floor=floor,
+            target_floor=target_floor,
+            timer=self.runner.metrics.frame_processed,
         )
         return detections, time.perf_counter() - started
 
@@ -468,7 +475,7 @@ class _TaskRun:
                     item = getter.result()
                     getter = None
                     if isinstance(item, _FrameItem):
-                        call = self._timed_steps(item.frame.image, plan, floor)
+                        call = self._timed_steps(item.frame.image, plan, floor, config.high_threshold)
                         inflight.append(_InFlight(item, asyncio.ensure_future(call)))
                     else:
                         end = item  # frames still in flight precede it: emit them first

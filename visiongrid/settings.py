@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         0.1, gt=0, description="CPU share of each OCR / feature / face replica; ORT threads = this rounded up"
     )
     model_max_batch_size: int = Field(8, ge=1, description="items batched across tasks per OCR/feature/face call")
-    model_batch_wait_s: float = Field(0.005, ge=0, description="how long an OCR/feature/face batch waits to fill")
+    model_batch_wait_s: float = Field(
+        0.0, ge=0, description="how long an OCR/feature/face batch waits to fill (0: take what is queued)"
+    )
     max_image_pixels: int = Field(40_000_000, ge=1, description="images larger than this are refused before decoding")
     max_image_bytes: int = Field(20 * 1024**2, ge=1, description="largest image accepted, bytes")
     max_batch_images: int = Field(64, ge=1, description="images per /v1/vision/batch request")
@@ -122,7 +124,12 @@ class Settings(BaseSettings):
         1.5, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
     )
     detector_max_batch_size: int = Field(4, ge=1, description="frames batched across tasks per detector call")
-    detector_batch_wait_s: float = Field(0.005, ge=0, description="how long a detector batch waits to fill")
+    detector_batch_wait_s: float = Field(
+        0.0,
+        ge=0,
+        description="how long a detector batch waits to fill; 0 takes what is queued (calls queue up while the "
+        "model runs, so concurrent tasks still batch) and spares a lone synchronous request the wait",
+    )
     sse_heartbeat_interval_s: float = Field(15.0, gt=0, description=": comment lines keep idle streams open")
     sse_terminal_grace_s: float = Field(5.0, ge=0, description="how long a stream of a reaped task waits for [DONE]")
     sse_poll_interval_s: float = Field(0.05, gt=0, description="how often a live stream checks the archive")

@@ -8,7 +8,6 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -145,14 +144,8 @@ def test_embed_each_fails_only_the_bad_item(embedder: AppearanceEmbedder, street
 
 
 @pytest.fixture
-def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbedderDeployment]:
-    """The deployment class itself, outside Serve: @serve.batch runs on plain asyncio. Ray 2.60's
-    batch queue asks the replica context for max_ongoing_requests (only to log a warning), which
-    only exists inside Serve, so that lookup is stubbed."""
-    from ray import serve
-
-    context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=64))
-    monkeypatch.setattr(serve, "get_replica_context", lambda: context)
+def deployment(serve_class_in_process: None) -> Iterator[EmbedderDeployment]:
+    """The deployment class itself, outside Serve: @serve.batch runs on plain asyncio."""
     settings = Settings(model_max_batch_size=8, model_batch_wait_s=0.05, model_num_cpus=0.25)
     yield EmbedderDeployment.func_or_class(settings)  # type: ignore[attr-defined]
 

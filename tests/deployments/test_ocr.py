@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image, ImageDraw, ImageFont
-from ray import serve
 
 from deployments.ocr import OCRDeployment, TextReader, reading_order
 from kernels.detections import Detections
@@ -180,13 +178,9 @@ def test_reading_order_groups_rows_by_vertical_overlap() -> None:
     assert reading_order(np.empty((0, 4), np.float32)) == []
 
 
-def test_deployment_batches_callers_and_fails_a_bad_item_alone(
-    monkeypatch: pytest.MonkeyPatch, plate: np.ndarray
-) -> None:
-    # The deployment class itself, run on this event loop. Outside a replica Serve's batch queue
-    # cannot read the replica context (it only uses it for a warning), so a stand-in provides it.
-    config = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=64))
-    monkeypatch.setattr(serve, "get_replica_context", lambda: config)
+@pytest.mark.usefixtures("serve_class_in_process")
+def test_deployment_batches_callers_and_fails_a_bad_item_alone(plate: np.ndarray) -> None:
+    # The deployment class itself, run on this event loop (see the serve_class_in_process fixture).
     settings = Settings(model_num_cpus=0.25, model_max_batch_size=4, model_batch_wait_s=0.2)
     deployment = OCRDeployment.func_or_class(settings)  # type: ignore[attr-defined]
 

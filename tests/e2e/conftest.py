@@ -105,6 +105,10 @@ def service(
         s3_endpoint_url=s3_settings.s3_endpoint_url,
         s3_bucket=s3_settings.s3_bucket,
         s3_local_server=False,
+        # a batch waits for company here, so two concurrent tasks batch deterministically (production
+        # default 0: take what queued while the model ran)
+        detector_batch_wait_s=0.03,
+        model_batch_wait_s=0.03,
         vlm_providers=[
             {"name": "flaky-vlm", "url": providers.flaky.url, "model": "flaky-model", "timeout_s": 2.0},
             {"name": "standin-vlm", "url": providers.working.url, "model": "standin-model", "timeout_s": 2.0},
