@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import status, storage, uploads, video, vision
+from api.routes import status, storage, uploads, vectors, video, vision
 from api.services import Services
 
 
@@ -16,6 +16,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(video.router)
     app.include_router(vision.router)
+    app.include_router(vectors.router)
     app.include_router(uploads.router)
     app.include_router(storage.router)
     app.include_router(status.router)

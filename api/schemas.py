@@ -145,3 +145,63 @@ class BatchRequest(Strict):
         default_factory=lambda: [StepIn(model="detect")], min_length=1, description="default: detect"
     )
     model: str | None = Field(None, max_length=200, description="provider routing hint for a describe step")
+
+
+# --------------------------------------------------------------------------------------------- vectors
+
+MetadataValue = str | int | float | bool
+
+
+class CollectionCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    model: str = Field("multimodal", description="bundle of spaces: multimodal (text+image), text, image, face")
+    metric: Literal["cosine", "l2", "ip"] = "cosine"
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+
+
+class IndexItem(Strict):
+    """One item: exactly one of ``text``, ``image`` or ``vector`` (+ ``space``); ``audio`` is refused."""
+
+    id: str = Field(min_length=1, max_length=256)
+    text: str | None = Field(None, min_length=1, max_length=10_000)
+    image: ImageIn | None = None
+    vector: list[float] | None = Field(None, min_length=1, max_length=4096)
+    space: Literal["text", "image", "face"] | None = None
+    audio: Any = None
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+
+
+class IndexRequest(Strict):
+    items: list[IndexItem] = Field(min_length=1)
+
+
+class TrackRef(Strict):
+    task_id: str = Field(min_length=1, max_length=64)
+    track_id: int = Field(ge=0)
+
+
+class Condition(Strict):
+    field: str = Field(min_length=1, max_length=200)
+    operator: str = Field(min_length=1, max_length=32)
+    value: Any = None
+    type: Literal["string", "number", "boolean"] | None = None
+
+
+class SearchRequest(Strict):
+    """Any combination of a text query, an image (``image_data`` raw base64, ``image_url``,
+    ``image_path`` or ``image``), a video ``track`` and a raw ``vector`` (+ ``space``)."""
+
+    text_query: str | None = Field(None, min_length=1, max_length=2000)
+    image_data: str | None = None
+    image_url: str | None = Field(None, max_length=4096)
+    image_path: str | None = Field(None, max_length=1024)
+    image: ImageIn | None = None
+    track: TrackRef | None = None
+    vector: list[float] | None = Field(None, min_length=1, max_length=4096)
+    space: Literal["text", "image", "face"] | None = None
+    audio_data: str | None = None
+    text_weight: float | None = Field(None, ge=0, le=1000)
+    image_weight: float | None = Field(None, ge=0, le=1000)
+    top_k: int = Field(10, ge=1)
+    where: dict[str, Any] | None = None
+    conditions: list[Condition] | None = None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from api.errors import APIError
 from pipelines.describe import VLMDescriber
 from pipelines.executor import StepModels
 from store.archive import Archive
+from store.collections import CollectionStore
 from store.db import open_engine
 from store.keys import KeyStore
 from store.objects import ObjectStore
@@ -45,6 +47,8 @@ class Services:
     uploads: UploadStore | None = None
     models: StepModels | None = None  # the model deployments, for the synchronous vision endpoints
     vlm: VLMDescriber | None = None
+    collections: CollectionStore | None = None
+    vectors: Any | None = None  # a handle of the vectors deployment (the only Chroma client)
 
     def objects_or_raise(self) -> ObjectStore:
         if self.objects is None:
@@ -59,6 +63,11 @@ class Services:
             self.vlm = VLMClient()
         return self.vlm
 
+    def collections_or_raise(self) -> CollectionStore:
+        if self.collections is None:
+            raise APIError(503, "vectors_unavailable", "vector collections are not configured")
+        return self.collections
+
     def models_or_raise(self) -> StepModels:
         if self.models is None:
             raise APIError(503, "models_unavailable", "no model deployments are attached to this API process")
@@ -71,7 +80,11 @@ class Services:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, wake_workers: Callable[[], None] | None = None, models: StepModels | None = None
+        cls,
+        settings: Settings,
+        wake_workers: Callable[[], None] | None = None,
+        models: StepModels | None = None,
+        vectors: Any | None = None,
     ) -> Services:
         engine = open_engine(settings.resolved_database_url())
         objects = ObjectStore(settings)
@@ -84,4 +97,6 @@ class Services:
             objects,
             UploadStore(engine, objects, settings),
             models,
+            collections=CollectionStore(engine),
+            vectors=vectors,
         )

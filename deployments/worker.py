@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import uuid
+from typing import Any
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -27,6 +28,7 @@ from deployments.step_models import ServeStepModels
 from pipelines.reaper import sweep
 from pipelines.runner import TaskRunner
 from store.archive import Archive
+from store.collections import CollectionStore
 from store.db import open_engine
 from store.tasks import TaskStore
 from visiongrid.settings import Settings
@@ -43,18 +45,22 @@ class TaskWorker:
         ocr: DeploymentHandle,
         embedder: DeploymentHandle,
         face: DeploymentHandle,
+        vectors: DeploymentHandle,
     ) -> None:
         self.settings = settings
+        self.vectors = vectors
         models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
         engine = open_engine(settings.resolved_database_url())
         self.tasks = TaskStore(engine)
         self.archive = Archive(engine)
+        self.collections = CollectionStore(engine)
         self.metrics = ServeRunnerMetrics()
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.runner = TaskRunner(
             tasks=self.tasks,
             archive=self.archive,
             models=models,
+            index_video=self._index_video,
             settings=settings,
             runner_id=self.runner_id,
             metrics=self.metrics,
@@ -63,6 +69,24 @@ class TaskWorker:
         self.wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._claim_loop()), loop.create_task(self._sweep_loop())]
+
+    async def _index_video(self, project: str, collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store a finished video's tracks (image space) and described segments (text space) in the
+        collection, in request-sized batches; what the collection has no space for is skipped."""
+        record = await asyncio.to_thread(self.collections.get, project, collection_id)
+        if record is None:
+            raise LookupError(f"collection {collection_id} no longer exists")
+        items = [
+            item
+            for item in items
+            if ("vector" in item and "image" in record.spaces) or ("text" in item and "text" in record.spaces)
+        ]
+        indexed = 0
+        size = self.settings.max_index_items
+        for start in range(0, len(items), size):
+            await self.vectors.index_items.remote(record, project, items[start : start + size])
+            indexed += len(items[start : start + size])
+        return {"indexed": indexed}
 
     async def _claim_loop(self) -> None:
         """Claim while there is room; otherwise wait for a wake-up, a finished task or the poll."""

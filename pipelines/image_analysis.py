@@ -19,7 +19,7 @@ from pipelines.executor import StepModels, run_steps
 from pipelines.step_specs import StepPlan, parse_steps
 from visiongrid.settings import Settings
 
-__all__ = ["SCENE_OBJECTS", "SCENE_TEXT_AND_FACES", "analyse_image", "describe_scene"]
+__all__ = ["SCENE_OBJECTS", "SCENE_TEXT_AND_FACES", "analyse_image", "describe_scene", "scene_targets"]
 
 #: ``/v1/vision/describe`` looks at objects, and (on the whole image) text and faces.
 SCENE_OBJECTS = parse_steps([{"model": "detect"}])
@@ -67,6 +67,15 @@ async def analyse_image(
     return detections, description
 
 
+async def scene_targets(image: npt.NDArray[np.uint8], models: StepModels, *, settings: Settings) -> Detections:
+    """Objects, and (on the whole image) text lines and faces: what a description of it talks about."""
+    objects, text_and_faces = await asyncio.gather(
+        run_steps(image, SCENE_OBJECTS, models, detect_floor=settings.detection_min_confidence),
+        run_steps(image, SCENE_TEXT_AND_FACES, models, detect_floor=settings.detection_min_confidence),
+    )
+    return Detections.merge([objects, text_and_faces])
+
+
 async def describe_scene(
     image: npt.NDArray[np.uint8],
     models: StepModels,
@@ -76,10 +85,6 @@ async def describe_scene(
     vlm: VLMDescriber | None = None,
 ) -> tuple[Detections, dict[str, Any]]:
     """Objects, text lines and faces of the whole image, and a description of them."""
-    objects, text_and_faces = await asyncio.gather(
-        run_steps(image, SCENE_OBJECTS, models, detect_floor=settings.detection_min_confidence),
-        run_steps(image, SCENE_TEXT_AND_FACES, models, detect_floor=settings.detection_min_confidence),
-    )
-    targets = Detections.merge([objects, text_and_faces])
+    targets = await scene_targets(image, models, settings=settings)
     description = await _describe(image, targets, None, settings=settings, model_hint=model_hint, vlm=vlm)
     return targets, description

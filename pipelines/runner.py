@@ -49,7 +49,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -58,6 +58,7 @@ import numpy as np
 
 from kernels.detections import Detections
 from kernels.tracking import ByteTracker
+from models.coco import class_name
 from pipelines.bare_loop import tracker_config
 from pipelines.chunks import DONE_DATA, Vectors, frame_chunk, image_body, result_body, sse_event, terminal_chunk
 from pipelines.decode import DecodedFrame, DecodeStats, VideoDecodeError, VideoDecoder
@@ -77,6 +78,9 @@ from visiongrid.settings import Settings
 __all__ = ["CLAIM_LOST", "NullMetrics", "RunnerMetrics", "TaskRunner"]
 
 logger = logging.getLogger(__name__)
+
+VideoIndexer = Callable[[str, str, list[dict[str, Any]]], Awaitable[dict[str, Any]]]
+"""(project, collection id, items) -> index result: stores a video's tracks and segments as vectors."""
 
 #: ``request.kind`` of an image batch task (``/v1/vision/batch``); video tasks have no kind.
 IMAGE_BATCH_KIND: Final[str] = "image_batch"
@@ -540,8 +544,65 @@ class _TaskRun:
             labels=plan.labels,
             descriptions=self.describe.descriptions if self.describe is not None else None,
         )
+        if plan.steps.collection is not None:
+            result["vectors"] = await self._index_vectors(plan, aggregator, result)
         # the same usage block in the terminal chunk, the record and the /results body
         return await self._finalize(status="succeeded", finish_reason=end.finish_reason, result=result, usage=usage)
+
+    async def _index_vectors(
+        self, plan: TaskPlan, aggregator: TrackAggregator, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Index each track's mean (normalised) embedding and each described segment into the feature
+        step's collection, so the object can be found from another video. A vector-store failure does
+        not fail the task (its results stand); ``vectors.error`` says what was not indexed."""
+        collection = plan.steps.collection
+        assert collection is not None
+        task_id = self.task.id
+        labels = plan.labels
+        items: list[dict[str, Any]] = []
+        for track in aggregator.tracks:
+            mean = track.mean_feature
+            if mean is None:
+                continue
+            metadata = {
+                "source": "video_track",
+                "task_id": task_id,
+                "track_id": track.track_id,
+                "class": class_name(track.class_id, labels),
+                "first_frame": track.first_frame,
+                "last_frame": track.last_frame,
+                "first_timestamp_ms": round(track.first_timestamp_ms, 3),
+                "last_timestamp_ms": round(track.last_timestamp_ms, 3),
+            }
+            items.append(
+                {
+                    "id": f"{task_id}:track:{track.track_id}",
+                    "vector": mean.tolist(),
+                    "space": "image",
+                    "metadata": metadata,
+                }
+            )
+        for description in result.get("descriptions") or []:
+            metadata = {"source": "video_segment", "task_id": task_id, "provider": description["provider"]}
+            for key in ("first_frame", "last_frame", "start_ms", "end_ms"):
+                if description.get(key) is not None:
+                    metadata[key] = description[key]
+            segment = description.get("first_frame")
+            items.append({"id": f"{task_id}:segment:{segment}", "text": description["text"], "metadata": metadata})
+        summary: dict[str, Any] = {"collection": collection, "indexed_tracks": 0, "indexed_segments": 0}
+        if not items:
+            return summary
+        if self.runner.index_video is None:
+            return {**summary, "error": {"code": "vectors_unavailable", "message": "no vector index attached"}}
+        try:
+            await self.runner.index_video(self.task.project, collection, items)
+        except Exception as exc:
+            cause = getattr(exc, "cause", None) or exc
+            logger.warning("task %s: indexing into %s failed", task_id, collection, exc_info=True)
+            code = getattr(cause, "code", None) or "vectors_unavailable"
+            return {**summary, "error": {"code": code, "message": f"{type(cause).__name__}: {cause}"}}
+        tracks = sum(1 for item in items if "vector" in item)
+        return {**summary, "indexed_tracks": tracks, "indexed_segments": len(items) - tracks}
 
     async def _emit(
         self,
@@ -743,11 +804,13 @@ class TaskRunner:
         runner_id: str,
         metrics: RunnerMetrics | None = None,
         vlm: VLMDescriber | None = None,
+        index_video: VideoIndexer | None = None,
     ) -> None:
         self.tasks = tasks
         self.archive = archive
         self.models = models
         self._vlm: VLMDescriber | None = vlm
+        self.index_video = index_video
         self.settings = settings
         self.runner_id = runner_id
         self.metrics: RunnerMetrics = metrics if metrics is not None else NullMetrics()

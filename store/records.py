@@ -54,3 +54,17 @@ class ApiKeyRecord:
     scopes: tuple[str, ...]
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    """A vector collection of one project (its vectors live in Chroma, one space per modality)."""
+
+    id: str  # "vc_" + ULID
+    project: str
+    name: str
+    model: str  # the bundle of spaces: multimodal, text, image, face
+    metric: str  # cosine, l2, ip
+    spaces: tuple[str, ...]
+    metadata: dict[str, Any]
+    created_at: dt.datetime

@@ -129,3 +129,23 @@ class Upload(Base):
     status: Mapped[str] = mapped_column(sa.String(16))  # open | completed | aborted
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class VectorCollection(Base):
+    """A project's vector collection: a named bundle of embedding spaces, one Chroma collection each.
+
+    Ownership and names live here (the database is the source of truth for who may see what); the
+    vectors themselves live in Chroma, under space names derived from ``id``.
+    """
+
+    __tablename__ = "vector_collections"
+    __table_args__ = (sa.UniqueConstraint("project", "name", name="uq_vector_collections_project_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # "vc_" + ULID
+    project: Mapped[str] = mapped_column(sa.String(128), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    model: Mapped[str] = mapped_column(sa.String(64))  # the bundle: multimodal, text, image, face
+    metric: Mapped[str] = mapped_column(sa.String(16))  # cosine, l2, ip
+    spaces: Mapped[list[str]] = mapped_column(sa.JSON)  # e.g. ["text", "image"]
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

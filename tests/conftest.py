@@ -17,6 +17,7 @@ from store.db import _dispose_engines, open_engine
 from store.keys import KeyStore
 from store.objects import ObjectStore
 from store.tasks import TaskStore
+from tests.chroma import chroma_server, chroma_settings  # noqa: F401 - session fixtures
 from visiongrid.s3_server import free_ports, start_local_s3, stop_local_s3
 from visiongrid.settings import Settings
 
@@ -106,11 +107,12 @@ def serve_class_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from deployments.embedder import EmbedderDeployment
     from deployments.face import FaceDeployment
     from deployments.ocr import OCRDeployment
+    from deployments.text_embedder import TextEmbedderDeployment
 
     context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=64))
     monkeypatch.setattr(serve, "get_replica_context", lambda: context)
     yield
-    for deployment in (DetectorDeployment, EmbedderDeployment, FaceDeployment, OCRDeployment):
+    for deployment in (DetectorDeployment, EmbedderDeployment, FaceDeployment, OCRDeployment, TextEmbedderDeployment):
         cls = deployment.func_or_class  # type: ignore[attr-defined]
         for attribute in vars(cls).values():
             setter = getattr(attribute, "set_max_batch_size", None)

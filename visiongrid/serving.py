@@ -34,6 +34,16 @@ def ensure_local_s3(settings: Settings) -> None:
     ObjectStore(settings).ensure_bucket()
 
 
+def ensure_local_chroma(settings: Settings) -> None:
+    """Start the Chroma server from its own venv when the URL is this machine's and nobody answers
+    there; it stops when this process exits. A remote Chroma is only configuration."""
+    from visiongrid.chroma_server import start_local_chroma, stop_local_chroma
+
+    proc = start_local_chroma(settings)
+    if proc is not None:
+        atexit.register(stop_local_chroma, proc)
+
+
 def start(settings: Settings, *, blocking: bool = False) -> None:
     """Connect to (or start) Ray, start Serve's HTTP proxy and deploy the app.
 
@@ -49,6 +59,7 @@ def start(settings: Settings, *, blocking: bool = False) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.resolved_database_url())
     ensure_local_s3(settings)
+    ensure_local_chroma(settings)
     if not ray.is_initialized():
         if settings.ray_address:
             ray.init(address=settings.ray_address, log_to_driver=False)

@@ -92,6 +92,22 @@ class Settings(BaseSettings):
         True, description="`visiongrid serve` starts a local SeaweedFS S3 server when the endpoint is loopback"
     )
 
+    # --- vectors (Chroma) --------------------------------------------------------------
+    chroma_url: str = Field("http://127.0.0.1:8100", description="Chroma server URL (not 8000: Serve's default)")
+    chroma_local_server: bool = Field(
+        True, description="`visiongrid serve` starts a local Chroma when the URL is loopback and nothing answers"
+    )
+    chroma_server_venv: Path = Field(
+        Path(".venv-chroma"), description="virtual environment holding the Chroma server (its own: see README)"
+    )
+    chroma_hnsw_ef_search: int = Field(200, ge=1, description="HNSW search breadth (Chroma's default is too low)")
+    chroma_hnsw_ef_construction: int = Field(200, ge=1, description="HNSW build breadth")
+    chroma_hnsw_max_neighbors: int = Field(32, ge=2, description="HNSW graph degree (M)")
+    chroma_timeout_s: float = Field(10.0, gt=0, description="Chroma request timeout; a down server fails fast")
+    vectors_num_cpus: float = Field(0.1, gt=0, description="CPU share of the vectors and text-embedder replicas")
+    max_index_items: int = Field(256, ge=1, description="items per index request")
+    max_top_k: int = Field(1000, ge=1, description="largest top_k of a search")
+
     # --- task queue -------------------------------------------------------------------
     max_running_tasks: int = Field(2, ge=1, description="tasks running at once, cluster-wide")
     max_running_tasks_per_project: int = Field(2, ge=1, description="tasks running at once per project")
@@ -121,7 +137,7 @@ class Settings(BaseSettings):
     ingress_max_ongoing_requests: int = Field(1000, ge=1, description="open SSE streams must never block calls")
     detector_replicas: int = Field(1, ge=1)
     detector_num_cpus: float = Field(
-        1.5, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
+        1.3, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
     )
     detector_max_batch_size: int = Field(4, ge=1, description="frames batched across tasks per detector call")
     detector_batch_wait_s: float = Field(

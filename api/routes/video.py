@@ -197,6 +197,8 @@ async def _enqueue(body: ProcessRequest, raw: bytes | None, project: str, servic
     # PlanError → 400 naming the field, before anything is staged or stored
     plan = TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": item.url or "storage://staged"}]})
     check_resources(plan.steps, plan.model_hint, settings)
+    if plan.steps.collection is not None:
+        await _check_collection(services, project, plan)
     staged: list[str] = []
     if raw is not None or item.type == "video_base64":
         if raw is None:
@@ -214,6 +216,18 @@ async def _enqueue(body: ProcessRequest, raw: bytes | None, project: str, servic
     if services.wake_workers is not None:
         services.wake_workers()
     return task
+
+
+async def _check_collection(services: Services, project: str, plan: TaskPlan) -> None:
+    """The feature step's collection exists in this project and has an image space for the tracks."""
+    step = plan.steps.get("feature")
+    assert step is not None and plan.steps.collection is not None
+    field = f"steps[{step.index}].parameters.collection"
+    record = await run_in_threadpool(services.collections_or_raise().get, project, plan.steps.collection)
+    if record is None:
+        raise APIError(404, "not_found", f"collection {plan.steps.collection} not found", field)
+    if "image" not in record.spaces:
+        raise APIError(400, "model_mismatch", f"collection model {record.model!r} has no image space for tracks", field)
 
 
 def _parse_time(value: str | None, field: str) -> dt.datetime | None:

@@ -79,7 +79,11 @@ def providers() -> Iterator[Providers]:
 
 @pytest.fixture(scope="session")
 def service(
-    media_server: str, s3_settings: Settings, providers: Providers, tmp_path_factory: pytest.TempPathFactory
+    media_server: str,
+    s3_settings: Settings,
+    chroma_settings: Settings,
+    providers: Providers,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     import ray
     from ray import serve
@@ -105,6 +109,9 @@ def service(
         s3_endpoint_url=s3_settings.s3_endpoint_url,
         s3_bucket=s3_settings.s3_bucket,
         s3_local_server=False,
+        chroma_url=chroma_settings.chroma_url,
+        chroma_local_server=False,
+        chroma_timeout_s=3.0,
         # a batch waits for company here, so two concurrent tasks batch deterministically (production
         # default 0: take what queued while the model ran)
         detector_batch_wait_s=0.03,
