@@ -164,7 +164,7 @@ class DetectorDeployment:
 
     def __init__(self, settings: Settings) -> None:
         # ORT threads follow the replica's CPU share, rounded up: on 2 cores the detector gets
-        # 1.5 CPUs of Ray's accounting (the rest hosts the light ingress and workers) and 2 threads.
+        # 1.3 CPUs of Ray's accounting (the rest hosts the light ingress, workers and other models) and 2 threads.
         self.settings = settings
         self.threads = max(1, math.ceil(settings.detector_num_cpus))
         self.detectors: dict[str, Detector] = {}
