@@ -12,7 +12,6 @@ Measures, on the real pedestrian clip (vtest.avi, every frame sampled):
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import report
+from benchmarks._service import free_port, serve_file_over_http
 from pipelines.bare_loop import analyse_video, load_detector
 from pipelines.decode import Sampling
 from store.db import open_engine
@@ -33,23 +33,6 @@ from visiongrid.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / ".cache" / "media" / "vtest.avi"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_file_over_http(path: Path) -> str:
-    import functools
-    import http.server
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *args: None  # type: ignore[method-assign]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
 
 
 def run_task(base: str, key: str, url: str, frames: int) -> dict[str, float]:

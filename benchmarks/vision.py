@@ -25,10 +25,8 @@ import argparse
 import base64
 import datetime as dt
 import math
-import socket
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +38,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import report
+from benchmarks._service import free_port, serve_file_over_http
 from deployments.detector import Detector
 from kernels.letterbox import fit_within
 from models.registry import get_model
@@ -53,23 +52,6 @@ MEDIA = ROOT / ".cache" / "media"
 PHOTO = MEDIA / "dog.jpg"
 CLIP = MEDIA / "vtest.avi"
 APP = "visiongrid"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_file_over_http(path: Path) -> str:
-    import functools
-    import http.server
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *args: None  # type: ignore[method-assign]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from ray import serve
 
+from deployments.batching import BatchedModel, item_or_raise
 from kernels.box_decoding import DECODERS
 from kernels.detections import Detections
 from kernels.letterbox import LetterboxTransform, letterbox
@@ -158,7 +158,7 @@ class DetectRequest:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1.0}, max_ongoing_requests=64)
-class DetectorDeployment:
+class DetectorDeployment(BatchedModel):
     """The detector as a Ray Serve deployment: frames from every running task are batched
     together (``@serve.batch``), each keeping its own options and its own errors."""
 
@@ -170,10 +170,9 @@ class DetectorDeployment:
         self.detectors: dict[str, Detector] = {}
         self.default = settings.detector_model
         self._detector(None)  # load the default now: a broken model should fail the deployment, not a task
-        # serve.batch wrappers carry setters the type checker does not see
-        self.detect_batch.set_max_batch_size(settings.detector_max_batch_size)  # type: ignore[attr-defined]
-        self.detect_batch.set_batch_wait_timeout_s(settings.detector_batch_wait_s)  # type: ignore[attr-defined]
-        self.batch_sizes: Counter[int] = Counter()
+        self.configure_batching(
+            self.detect_batch, max_batch_size=settings.detector_max_batch_size, wait_s=settings.detector_batch_wait_s
+        )
 
     def _detector(self, name: str | None) -> Detector:
         """The detector registered as ``name``, loaded on first use (a user's own ONNX needs no code)."""
@@ -205,7 +204,7 @@ class DetectorDeployment:
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.005)
     async def detect_batch(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
-        self.batch_sizes[len(requests)] += 1
+        self.count_batch(len(requests))
         # ONNX Runtime releases the GIL; running it off the event loop lets the next batch
         # gather while this one computes.
         return await asyncio.to_thread(self._detect_grouped, requests)
@@ -217,15 +216,8 @@ class DetectorDeployment:
         class_filter: tuple[int, ...] | None,
         model: str | None = None,
     ) -> Detections:
-        result = await self.detect_batch(DetectRequest(image, min_confidence, class_filter, model))
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return item_or_raise(await self.detect_batch(DetectRequest(image, min_confidence, class_filter, model)))
 
     def input_size(self, model: str | None = None) -> tuple[int, int]:
         """(height, width) of the model input, so callers can downscale frames before sending."""
         return self._detector(model).input_size
-
-    def batch_stats(self) -> dict[int, int]:
-        """How many model calls ran at each batch size (tests assert batching on this)."""
-        return dict(self.batch_sizes)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from ray import serve
 
+from deployments.batching import BatchedModel, item_or_raise
 from deployments.detector import make_session
 from kernels.crops import crop_resize
 from models.registry import ModelEntry, get_model
@@ -114,7 +114,7 @@ class AppearanceEmbedder:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
-class EmbedderDeployment:
+class EmbedderDeployment(BatchedModel):
     """The appearance embedder as a Ray Serve deployment: the crops of frames from every running
     task are batched into one model call (``@serve.batch``), each caller keeping its own errors."""
 
@@ -124,23 +124,19 @@ class EmbedderDeployment:
         self.embedder = AppearanceEmbedder(
             get_model(settings.appearance_model, settings.models_dir), intra_op_threads=threads
         )
-        # serve.batch wrappers carry setters the type checker does not see
-        self.embed_batch.set_max_batch_size(settings.model_max_batch_size)  # type: ignore[attr-defined]
-        self.embed_batch.set_batch_wait_timeout_s(settings.model_batch_wait_s)  # type: ignore[attr-defined]
-        self.batch_sizes: Counter[int] = Counter()
+        self.configure_batching(
+            self.embed_batch, max_batch_size=settings.model_max_batch_size, wait_s=settings.model_batch_wait_s
+        )
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def embed_batch(self, batches: list[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.float32] | Exception]:
-        self.batch_sizes[len(batches)] += 1
+        self.count_batch(len(batches))
         # ONNX Runtime releases the GIL; running it off the event loop lets the next batch gather.
         return await asyncio.to_thread(self.embedder.embed_each, batches)
 
     async def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """All crops of one frame (``uint8 [N, h, w, 3]`` at :meth:`crop_size`) → ``float32 [N, D]``."""
-        result = await self.embed_batch(crops)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return item_or_raise(await self.embed_batch(crops))
 
     def crop_size(self) -> tuple[int, int]:
         """(height, width) the crops must have, so callers cut them before sending."""
@@ -152,7 +148,3 @@ class EmbedderDeployment:
 
     def dim(self) -> int:
         return self.embedder.dim
-
-    def batch_stats(self) -> dict[int, int]:
-        """How many model calls ran at each batch size (tests assert batching on this)."""
-        return dict(self.batch_sizes)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from ray import serve
 
+from deployments.batching import BatchedModel, item_or_raise
 from deployments.detector import make_session
 from kernels.detections import Detections
 from kernels.face_decoding import NUM_KEYPOINTS, Faces, align_face, blazeface_anchors, decode_blazeface, l2_normalise
@@ -176,7 +176,7 @@ def _checked(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
-class FaceDeployment:
+class FaceDeployment(BatchedModel):
     """The face analyser as a Ray Serve deployment: images from every task are batched."""
 
     def __init__(self, settings: Settings) -> None:
@@ -187,26 +187,18 @@ class FaceDeployment:
             intra_op_threads=threads,
             min_confidence=settings.face_min_confidence,
         )
-        # serve.batch wrappers carry setters the type checker does not see
-        self.analyse_batch.set_max_batch_size(settings.model_max_batch_size)  # type: ignore[attr-defined]
-        self.analyse_batch.set_batch_wait_timeout_s(settings.model_batch_wait_s)  # type: ignore[attr-defined]
-        self.batch_sizes: Counter[int] = Counter()
+        self.configure_batching(
+            self.analyse_batch, max_batch_size=settings.model_max_batch_size, wait_s=settings.model_batch_wait_s
+        )
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def analyse_batch(self, images: list[npt.NDArray[np.uint8]]) -> list[Detections | Exception]:
-        self.batch_sizes[len(images)] += 1
+        self.count_batch(len(images))
         # ONNX Runtime releases the GIL: run it off the event loop so the next batch gathers.
         return await asyncio.to_thread(self.analyzer.analyse_each, images)
 
     async def analyse(self, image: npt.NDArray[np.uint8]) -> Detections:
-        result = await self.analyse_batch(image)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def batch_stats(self) -> dict[int, int]:
-        """How many model calls ran at each batch size (tests assert batching on this)."""
-        return dict(self.batch_sizes)
+        return item_or_raise(await self.analyse_batch(image))
 
     def descriptor_dim(self) -> int:
         return self.analyzer.descriptor_dim

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy.typing as npt
 from rapidocr import RapidOCR
 from ray import serve
 
+from deployments.batching import BatchedModel, item_or_raise
 from kernels.detections import Detections
 from models.coco import TEXT_CLASS_ID
 from visiongrid.settings import Settings
@@ -150,30 +150,22 @@ def _lines(xyxy: Any, confidence: list[float], texts: list[str]) -> Detections:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
-class OCRDeployment:
+class OCRDeployment(BatchedModel):
     """The text reader as a Ray Serve deployment: images (frames or crops) from every running task
     are batched together (``@serve.batch``); each item keeps its own errors."""
 
     def __init__(self, settings: Settings) -> None:
         # ORT threads follow the replica's CPU share, rounded up (a 0.25 share runs one thread).
         self.reader = TextReader(intra_op_threads=max(1, math.ceil(settings.model_num_cpus)))
-        # serve.batch wrappers carry setters the type checker does not see
-        self.read_batch.set_max_batch_size(settings.model_max_batch_size)  # type: ignore[attr-defined]
-        self.read_batch.set_batch_wait_timeout_s(settings.model_batch_wait_s)  # type: ignore[attr-defined]
-        self.batch_sizes: Counter[int] = Counter()
+        self.configure_batching(
+            self.read_batch, max_batch_size=settings.model_max_batch_size, wait_s=settings.model_batch_wait_s
+        )
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def read_batch(self, images: list[npt.NDArray[np.uint8]]) -> list[Detections | Exception]:
-        self.batch_sizes[len(images)] += 1
+        self.count_batch(len(images))
         # ONNX Runtime releases the GIL; off the event loop the next batch gathers meanwhile.
         return await asyncio.to_thread(self.reader.read_each, images)
 
     async def read(self, image: npt.NDArray[np.uint8]) -> Detections:
-        result = await self.read_batch(image)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def batch_stats(self) -> dict[int, int]:
-        """How many OCR calls ran at each batch size (tests assert batching on this)."""
-        return dict(self.batch_sizes)
+        return item_or_raise(await self.read_batch(image))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from ray import serve
 from safetensors.numpy import load_file
 from tokenizers import Encoding, Tokenizer
 
+from deployments.batching import BatchedModel, item_or_raise
 from kernels.bert import BertConfig, BertWeights, prepare_weights, sentence_embeddings
 from visiongrid.settings import Settings
 
@@ -170,33 +170,25 @@ class TextEmbedder:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
-class TextEmbedderDeployment:
+class TextEmbedderDeployment(BatchedModel):
     """The text embedder as a Ray Serve deployment: the texts of every caller are batched into one
     forward pass (``@serve.batch``), each caller keeping its own errors."""
 
     def __init__(self, settings: Settings) -> None:
         self.embedder = TextEmbedder()
-        # serve.batch wrappers carry setters the type checker does not see
-        self.embed_batch.set_max_batch_size(settings.model_max_batch_size)  # type: ignore[attr-defined]
-        self.embed_batch.set_batch_wait_timeout_s(settings.model_batch_wait_s)  # type: ignore[attr-defined]
-        self.batch_sizes: Counter[int] = Counter()
+        self.configure_batching(
+            self.embed_batch, max_batch_size=settings.model_max_batch_size, wait_s=settings.model_batch_wait_s
+        )
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def embed_batch(self, batches: list[list[str]]) -> list[npt.NDArray[np.float32] | Exception]:
-        self.batch_sizes[len(batches)] += 1
+        self.count_batch(len(batches))
         # BLAS releases the GIL; running the pass off the event loop lets the next batch gather.
         return await asyncio.to_thread(self.embedder.embed_each, batches)
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """One caller's texts → ``float32 [N, 384]`` unit vectors (``[]`` → ``[0, 384]``)."""
-        result = await self.embed_batch(texts)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return item_or_raise(await self.embed_batch(texts))
 
     def dim(self) -> int:
         return self.embedder.dim
-
-    def batch_stats(self) -> dict[int, int]:
-        """How many forward passes ran at each batch size (tests assert batching on this)."""
-        return dict(self.batch_sizes)

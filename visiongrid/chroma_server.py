@@ -17,11 +17,12 @@ import ipaddress
 import json
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from visiongrid.local_process import spawn_until_ready, stop_process
 
 if TYPE_CHECKING:
     from visiongrid.settings import Settings
@@ -93,27 +94,16 @@ def start_local_chroma(settings: Settings, *, ready_timeout_s: float = 30) -> su
     log_path = data_dir / "chroma.log"
     bind = "127.0.0.1" if host == "localhost" else host
     cmd = [str(binary), "run", "--path", str(data_dir / "chroma"), "--host", bind, "--port", str(port)]
-    log = log_path.open("ab")
-    proc = subprocess.Popen(cmd, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()  # the child holds its own descriptor
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"chroma run exited with {proc.returncode}; see {log_path}")
-        if chroma_answers(settings.chroma_url, timeout=0.5):
-            return proc
-        time.sleep(0.1)
-    stop_local_chroma(proc)
-    raise RuntimeError(f"Chroma did not answer on {settings.chroma_url} within {ready_timeout_s}s; see {log_path}")
+    return spawn_until_ready(
+        cmd,
+        cwd=data_dir,
+        log_path=log_path,
+        ready=lambda: chroma_answers(settings.chroma_url, timeout=0.5),
+        ready_timeout_s=ready_timeout_s,
+        name=f"chroma run on {settings.chroma_url}",
+    )
 
 
 def stop_local_chroma(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10) -> None:
     """Stop a server started by :func:`start_local_chroma` (SIGTERM, then SIGKILL after ``timeout_s``)."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout_s)
+    stop_process(proc, sig=signal.SIGTERM, timeout_s=timeout_s)

