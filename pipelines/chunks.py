@@ -20,6 +20,7 @@ from kernels.detections import Detections
 from models.coco import class_name
 from pipelines.decode import DecodeStats
 from pipelines.executor import DESCRIPTOR, FACES, FEATURE, TEXT, TEXT_CONFIDENCE, TEXT_LINES
+from pipelines.step_specs import StepPlan
 from pipelines.tracks import TrackSummary, feature_digest
 
 __all__ = [
@@ -127,6 +128,11 @@ class Vectors:
 
     feature: bool = False
     face: bool = False
+
+    @classmethod
+    def of(cls, plan: StepPlan) -> Vectors:
+        """What the request's steps asked for (``include_vector`` on ``feature`` / ``face``)."""
+        return cls(feature=plan.include_vector("feature"), face=plan.include_vector("face"))
 
 
 def _vector(values: Any) -> list[float]:

@@ -306,6 +306,7 @@ class _TaskRun:
         self.claim_lost = False
         self.stop_event = asyncio.Event()
         self.describe: _DescribeState | None = None
+        self.vectors = Vectors()  # which full vectors the chunks carry (set from the plan)
         self.last_description: dict[str, Any] | None = None  # a final partial segment, sent in the terminal chunk
         self.last_beat_ok = time.monotonic()  # the claim itself set heartbeat_at just now
         self._heartbeat: asyncio.Task[None] | None = None
@@ -421,7 +422,7 @@ class _TaskRun:
             height=height,
             detections=detections,
             labels=steps.labels,
-            vectors=Vectors(feature=steps.include_vector("feature"), face=steps.include_vector("face")),
+            vectors=Vectors.of(steps),
             description=description,
         )
         return {**item, "status": "finished", "image": body["image"], "targets": body["targets"]} | (
@@ -450,6 +451,7 @@ class _TaskRun:
         queue: asyncio.Queue[_QueueItem] = asyncio.Queue(maxsize=settings.frame_queue_size)
         producer = _DecodeThread(decoder, asyncio.get_running_loop(), queue, f"decode-{self.task.id}")
         config = tracker_config(settings, plan.min_confidence)
+        self.vectors = Vectors.of(plan.steps)
         describe_step = plan.steps.get("describe")
         if describe_step is not None:
             chain = DescribeChain.from_settings(plan.model_hint, settings, self.runner.vlm_client())
@@ -631,7 +633,7 @@ class _TaskRun:
             labels=plan.labels,
             model=self.model,
             first=self.chunks_written == 0,
-            vectors=Vectors(feature=plan.steps.include_vector("feature"), face=plan.steps.include_vector("face")),
+            vectors=self.vectors,
             description=description,
         )
         if not await self._append(text):
