@@ -298,3 +298,27 @@ async def get_batch(job_id: str, project: ProjectDep, services: ServicesDep) -> 
     if task is None:
         raise not_found("batch", job_id)
     return _batch_view(task)
+
+
+@router.post("/batch/{job_id}/cancel")
+async def cancel_batch(job_id: str, project: ProjectDep, services: ServicesDep, response: Response) -> dict[str, Any]:
+    """Stop a batch: pending → cancelled at once; processing → stops before its next image (202)."""
+    if not job_id.startswith(BATCH_PREFIX):
+        raise not_found("batch", job_id)
+    task = await run_in_threadpool(services.tasks.request_cancel, project, job_id)
+    if task is None:
+        raise not_found("batch", job_id)
+    response.status_code = 202 if task.status == "cancelling" else 200
+    return _batch_view(task)
+
+
+@router.delete("/batch/{job_id}", status_code=204)
+async def delete_batch(job_id: str, project: ProjectDep, services: ServicesDep) -> Response:
+    """Delete the batch, its results and its staged images."""
+    if not job_id.startswith(BATCH_PREFIX):
+        raise not_found("batch", job_id)
+    task = await run_in_threadpool(services.tasks.delete, project, job_id)
+    if task is None:
+        raise not_found("batch", job_id)
+    await run_in_threadpool(media.delete_staged, list(task.staged_media), services.settings, project)
+    return Response(status_code=204)

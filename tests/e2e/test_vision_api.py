@@ -417,3 +417,20 @@ def test_video_bad_steps_name_the_field(service: Service) -> None:
         response = post(service, "/v1/video/process", body)
         assert response.status_code == 400, (steps, response.text)
         assert response.json()["error"]["field"] == field, (steps, response.json())
+
+
+def test_a_batch_can_be_deleted_with_its_staged_images(service: Service, media_dir: Path) -> None:
+    images = [{"data_base64": b64((media_dir / "horses.jpg").read_bytes()), "id": "h"}]
+    response = post(service, "/v1/vision/batch", {"images": images})
+    location = response.headers["Location"]
+    assert wait_batch(service, location)["status"] == "finished"
+    with service.client() as client:
+        staged_before = client.get("/v1/storage/files", params={"path": "staged", "limit": 1000}).json()["data"]
+        finished = client.post(f"{location}/cancel")
+        assert finished.status_code == 200 and finished.json()["status"] == "finished", "a finished batch stays so"
+        assert client.delete(location).status_code == 204
+        assert client.get(location).status_code == 404
+        staged_after = client.get("/v1/storage/files", params={"path": "staged", "limit": 1000}).json()["data"]
+    assert len(staged_after) == len(staged_before) - 1
+    with service.client(service.key_b) as client:
+        assert client.delete(location).status_code == 404
