@@ -103,8 +103,7 @@ class TaskPlan:
     request asked for to the word it used ("pedestrian"), so chunks report the request's own vocabulary.
     """
 
-    source_url: str | None
-    staged_path: str | None
+    source_url: str
     sampling: Sampling
     frame_range: FrameRange | None
     max_frames: int
@@ -132,16 +131,15 @@ class TaskPlan:
         kind = source.get("type")
         if kind not in _INPUT_TYPES:
             raise PlanError("input[0].type", f"must be one of {list(_INPUT_TYPES)}, got {kind!r}")
+        # A base64 input is staged to storage by the API before the task is stored, so every runnable
+        # request has a URL. Requests stored by older versions may carry "staged_path" (a local file):
+        # it is ignored, and such a request without a URL has no media to read.
         url = _optional_str(source.get("url"), "input[0].url")
-        staged = _optional_str(source.get("staged_path"), "input[0].staged_path")
-        if staged is None and url is None:
-            # a base64 input is staged by the API before the task is stored: to storage:// (url) or to disk
-            field = "input[0].url" if kind == "video_url" else "input[0].staged_path"
-            raise PlanError(field, "no video to read: the request has neither a URL nor staged media")
+        if url is None:
+            raise PlanError("input[0].url", "no video to read: the request has no URL")
 
         return cls(
             source_url=url,
-            staged_path=staged,
             sampling=_parse_sampling(source.get("sampling")),
             frame_range=_parse_range(source.get("range")),
             max_frames=_parse_max_frames(source.get("max_frames")),

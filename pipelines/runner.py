@@ -341,7 +341,7 @@ class _TaskRun:
         try:
             await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
             path = await asyncio.to_thread(
-                media.open_video, plan.source_url, plan.staged_path, self.settings, workdir, None, self.task.project
+                media.open_video, plan.source_url, self.settings, workdir, None, self.task.project
             )
         except media.MediaError as exc:
             return await self._finish_failed(exc.code, exc.message)

@@ -10,8 +10,9 @@ Why it is careful:
   and the connection). Only http and https; proxies and .netrc from the environment are ignored.
 * Size and time: ``max_video_bytes`` is enforced from Content-Length before downloading and again while
   streaming (a server can lie or send no length); connect/read timeouts come from settings.
-* Staged uploads (base64 inputs) live only under ``data_dir/staged``; deleting refuses anything outside it,
-  so a corrupted task row cannot make the reaper delete arbitrary files.
+* Staged uploads (base64 inputs and raw bodies) live only in the project's object storage under
+  ``staged/``; deleting refuses anything that is not a ``storage://`` URL, so a corrupted task row cannot
+  make the reaper delete arbitrary files.
 """
 
 from __future__ import annotations
@@ -53,8 +54,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class MediaError(Exception):
     """A media problem the client caused or must know about; ``code`` is the API error code.
 
-    codes: media_unreachable, media_not_found, media_too_large, url_not_allowed, invalid_base64,
-    staged_media_missing.
+    codes: media_unreachable, media_not_found, media_too_large, url_not_allowed, invalid_base64.
     """
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
@@ -64,36 +64,7 @@ class MediaError(Exception):
         self.field = field
 
 
-# --- staging ------------------------------------------------------------------------------------
-
-
-def staged_dir(settings: Settings) -> Path:
-    """The only folder staged media may live in (absolute, so every replica agrees whatever its cwd)."""
-    return (Path(settings.data_dir) / "staged").resolve()
-
-
-def stage_bytes(data: bytes, settings: Settings, suffix: str = ".bin") -> str:
-    """Write ``data`` to ``data_dir/staged/<uuid><suffix>`` atomically; the absolute path.
-
-    Written to a temporary file in the same folder then renamed, so a reader never sees half a file.
-    A suffix that is not a short alphanumeric extension becomes ".bin" (it is part of a path).
-    """
-    if not _SUFFIX_RE.match(suffix):
-        suffix = ".bin"
-    folder = staged_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4().hex}{suffix}"
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return str(target)
+# --- base64 uploads -------------------------------------------------------------------------------
 
 
 def decode_base64(text: str, settings: Settings, field: str = "input[0].data") -> bytes:
@@ -123,37 +94,6 @@ def decode_base64(text: str, settings: Settings, field: str = "input[0].data") -
     if len(data) > settings.max_video_bytes:
         raise MediaError("media_too_large", f"the decoded media is larger than {settings.max_video_bytes} bytes", field)
     return data
-
-
-def stage_base64(text: str, settings: Settings, field: str = "input[0].data") -> str:
-    """Decode base64 (see :func:`decode_base64`) and stage it on local disk (single-machine helper)."""
-    return stage_bytes(decode_base64(text, settings, field), settings)
-
-
-def delete_staged(paths: list[str], settings: Settings, project: str | None = None) -> None:
-    """Delete staged media: ``storage://`` objects of ``project``, or local files, which must lie
-    inside ``data_dir/staged`` (others are refused: logged, left alone).
-
-    Missing files are fine (a retry, or a task whose upload was already removed).
-    """
-    root = staged_dir(settings)
-    for path in paths:
-        if path.startswith(STORAGE_SCHEME):
-            if project is None:
-                log.warning("refusing to delete %r: no project given", path)
-            else:
-                ObjectStore(settings).delete(project, path)
-            continue
-        resolved = Path(os.path.realpath(path))
-        if resolved == root or not resolved.is_relative_to(root):
-            log.warning("refusing to delete %r: not inside the staged media folder %s", path, root)
-            continue
-        try:
-            resolved.unlink(missing_ok=True)
-        except IsADirectoryError:
-            log.warning("refusing to delete %r: a directory", path)
-        except OSError as exc:
-            log.warning("could not delete staged media %r: %s", path, exc)
 
 
 # --- the SSRF guard -------------------------------------------------------------------------------
@@ -303,9 +243,33 @@ def stage_to_storage(data: bytes, settings: Settings, project: str, suffix: str 
     """
     if len(data) > settings.max_video_bytes:
         raise MediaError("media_too_large", f"video is {len(data)} bytes, limit is {settings.max_video_bytes}", None)
+    if not _SUFFIX_RE.match(suffix):
+        suffix = ".bin"  # it is part of the object path: only a short alphanumeric extension
     path = f"{STAGED_PREFIX}/{uuid.uuid4().hex}{suffix}"
     ObjectStore(settings).put_bytes(project, path, data, "application/octet-stream")
     return storage_url(path)
+
+
+def delete_staged(urls: list[str], settings: Settings, project: str | None = None) -> None:
+    """Delete staged media: the ``storage://`` objects of ``project``.
+
+    Anything else (a local path from a task row written before staging moved to storage, a malformed
+    storage path, or no project) is refused: logged and left alone, so a corrupted task row cannot make
+    the reaper delete arbitrary files. Missing objects are fine (a retry, or an upload already removed).
+    """
+    objects: ObjectStore | None = None
+    for url in urls:
+        if not url.startswith(STORAGE_SCHEME):
+            log.warning("refusing to delete %r: not a storage:// URL", url)
+            continue
+        if project is None:
+            log.warning("refusing to delete %r: no project given", url)
+            continue
+        objects = objects or ObjectStore(settings)
+        try:
+            objects.delete(project, url)
+        except StoragePathError as exc:
+            log.warning("refusing to delete %r: %s", url, exc)
 
 
 def _from_storage(url: str, settings: Settings, workdir: Path, project: str | None, field: str) -> Path:
@@ -326,25 +290,20 @@ def _from_storage(url: str, settings: Settings, workdir: Path, project: str | No
 
 
 def open_video(
-    url: str | None,
-    staged_path: str | None,
+    url: str,
     settings: Settings,
     workdir: Path,
     field: str | None = None,
     project: str | None = None,
 ) -> Path:
-    """The local file of a task's video: its staged upload, or the URL downloaded into ``workdir``.
+    """The local file of a task's video: a ``storage://`` object of ``project`` (staged uploads included)
+    or an http(s) URL, downloaded into ``workdir``.
 
     Never reads a local path or file:// from ``url``. Errors are MediaError (media_unreachable on connect,
-    DNS, timeout or HTTP >= 400; media_too_large; url_not_allowed; staged_media_missing).
+    DNS, timeout or HTTP >= 400; media_too_large; url_not_allowed; media_not_found for storage).
     """
-    if staged_path is not None:
-        path = Path(staged_path)
-        if not path.is_file():
-            raise MediaError("staged_media_missing", "the staged media file no longer exists", field)
-        return path
-    if url is None:
-        raise ValueError("open_video needs a url or a staged_path")
+    if not url:
+        raise ValueError("open_video needs a url")
     field = field or "input[0].url"
     if url.startswith(STORAGE_SCHEME):
         return _from_storage(url, settings, workdir, project, field)
@@ -364,7 +323,7 @@ def read_media(url: str, settings: Settings, project: str | None, field: str, ma
     """
     limited = settings.model_copy(update={"max_video_bytes": max_bytes})
     with tempfile.TemporaryDirectory(prefix="visiongrid-media-") as folder:
-        return open_video(url, None, limited, Path(folder), field, project).read_bytes()
+        return open_video(url, limited, Path(folder), field, project).read_bytes()
 
 
 def decode_base64_limited(text: str, settings: Settings, field: str, max_bytes: int) -> bytes:

@@ -79,7 +79,6 @@ def _normalised_input(item: VideoInput, settings: Settings) -> dict[str, Any]:
     return {
         "type": item.type,
         "url": item.url,
-        "staged_path": None,
         "sampling": sampling,
         "range": item.range.model_dump() if item.range else None,
         "max_frames": item.max_frames or settings.default_max_frames,

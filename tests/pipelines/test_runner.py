@@ -25,7 +25,7 @@ from kernels.detections import Detections
 from pipelines.local_models import LocalModels
 from pipelines.runner import CLAIM_LOST, TaskRunner
 from store.archive import Archive
-from store.media import stage_bytes
+from store.media import stage_to_storage
 from store.records import TaskRecord
 from store.tasks import TaskStore
 from tests.clips import write_walking_person_clip
@@ -45,16 +45,26 @@ def walking_clip_bytes(media_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        heartbeat_interval_s=0.02,
-        heartbeat_timeout_s=30.0,
-        frame_queue_size=4,
-        detector_inflight=2,
-        reaper_interval_s=0.05,
-        claim_poll_interval_s=0.05,
+def settings(tmp_path: Path, s3_settings: Settings) -> Settings:
+    """Runner settings on the session's real S3 server: staged clips are read back from storage."""
+    return s3_settings.model_copy(
+        update={
+            "data_dir": tmp_path,
+            "heartbeat_interval_s": 0.02,
+            "heartbeat_timeout_s": 30.0,
+            "frame_queue_size": 4,
+            "detector_inflight": 2,
+            "reaper_interval_s": 0.05,
+            "claim_poll_interval_s": 0.05,
+        }
     )
+
+
+def stage(data: bytes, settings: Settings, suffix: str = ".bin") -> str:
+    """Stage a clip the way the API does: into the project's storage; its ``storage://staged/...`` URL."""
+    url = stage_to_storage(data, settings, PROJECT, suffix)
+    assert url.startswith("storage://staged/")
+    return url
 
 
 DetectFn = Callable[[np.ndarray, float, tuple[int, ...] | None], Awaitable[Detections]]
@@ -86,20 +96,19 @@ def detect_with(detector: Detector) -> DetectFn:
 
 
 def video_request(
-    staged_path: str | None,
+    url: str,
     *,
     sampling: dict[str, Any] | None = None,
     max_frames: int = 3000,
     classes: list[str] | None = None,
     model: str | None = "qwen-vl-max",
-    url: str | None = None,
 ) -> dict[str, Any]:
+    """A stored request as the API writes it; a ``storage://staged/...`` URL is a staged base64 upload."""
     return {
         "input": [
             {
-                "type": "video_base64" if staged_path else "video_url",
+                "type": "video_base64" if url.startswith("storage://staged/") else "video_url",
                 "url": url,
-                "staged_path": staged_path,
                 "sampling": sampling or {"mode": "interval", "value": 1},
                 "range": None,
                 "max_frames": max_frames,
@@ -182,7 +191,7 @@ class RecordingMetrics:
 def test_staged_clip_runs_to_succeeded(
     walking_clip_bytes: bytes, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
 ) -> None:
-    staged = stage_bytes(walking_clip_bytes, settings, ".mp4")
+    staged = stage(walking_clip_bytes, settings, ".mp4")
     task = submit(tasks, video_request(staged, classes=["pedestrian"]))
     metrics = RecordingMetrics()
     runner = TaskRunner(
@@ -230,7 +239,7 @@ def test_staged_clip_runs_to_succeeded(
 def test_real_pedestrians_results_agree_with_chunks(
     media_dir: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
 ) -> None:
-    staged = stage_bytes((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
+    staged = stage((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
     task = submit(tasks, video_request(staged, sampling={"mode": "fps", "value": 5}, max_frames=12, classes=["person"]))
     assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "succeeded"
 
@@ -277,8 +286,8 @@ def test_two_tasks_share_one_event_loop_without_interfering(
             return super().append(task_id, event)
 
     archive = RecordingArchive(engine)
-    walk = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4"), classes=["person"]))
-    street = submit(tasks, video_request(stage_bytes((media_dir / "vtest.avi").read_bytes(), settings), max_frames=20))
+    walk = submit(tasks, video_request(stage(walking_clip_bytes, settings, ".mp4"), classes=["person"]))
+    street = submit(tasks, video_request(stage((media_dir / "vtest.avi").read_bytes(), settings), max_frames=20))
     runner = make_runner(tasks, archive, settings, detect_with(detector))
 
     async def both() -> list[str]:
@@ -308,7 +317,7 @@ def test_two_tasks_share_one_event_loop_without_interfering(
 def test_cancel_mid_run_ends_cancelled_within_a_chunk_or_two(
     media_dir: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
 ) -> None:
-    staged = stage_bytes((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
+    staged = stage((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
     task = submit(tasks, video_request(staged, max_frames=400))
     chunks_at_cancel: list[int] = []
 
@@ -346,7 +355,7 @@ def test_claim_lost_stops_without_writing(
 ) -> None:
     from pipelines.reaper import sweep
 
-    staged = stage_bytes((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
+    staged = stage((media_dir / "vtest.avi").read_bytes(), settings, ".avi")
     task = submit(tasks, video_request(staged, max_frames=400))
     reaper_settings = settings.model_copy(update={"heartbeat_timeout_s": 1e-6})
     reaped: list[str] = []
@@ -389,7 +398,7 @@ def read_chunks_loose(archive: Archive, task_id: str) -> tuple[bytes, list[tuple
 def test_not_a_video_fails_with_a_terminal_error_chunk(
     settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
 ) -> None:
-    staged = stage_bytes(b"this is not a video at all\n" * 200, settings, ".mp4")
+    staged = stage(b"this is not a video at all\n" * 200, settings, ".mp4")
     task = submit(tasks, video_request(staged))
     assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
     chunks, events = read_chunks(archive, task.id)
@@ -408,7 +417,10 @@ def test_not_a_video_fails_with_a_terminal_error_chunk(
     [
         ({"steps": [{"model": "levitate"}]}, "invalid_request"),
         ({"input": [{"type": "video_url", "url": "http://127.0.0.1:9/clip.mp4"}]}, "url_not_allowed"),
-        ({"input": [{"type": "video_base64", "staged_path": "/nonexistent/staged/x.mp4"}]}, "staged_media_missing"),
+        # a staged upload deleted from storage before the runner read it
+        ({"input": [{"type": "video_base64", "url": "storage://staged/purged.mp4"}]}, "media_not_found"),
+        # a request stored before staging moved to storage: its local file is never read
+        ({"input": [{"type": "video_base64", "url": None, "staged_path": "/data/staged/x.mp4"}]}, "invalid_request"),
     ],
 )
 def test_pre_stream_failures_end_the_task_failed(
@@ -419,7 +431,7 @@ def test_pre_stream_failures_end_the_task_failed(
     archive: Archive,
     detector: Detector,
 ) -> None:
-    task = submit(tasks, {**video_request("/unused"), **request_changes})
+    task = submit(tasks, {**video_request("storage://staged/unused.mp4"), **request_changes})
     assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
     chunks, events = read_chunks(archive, task.id)
     assert [chunk["finish_reason"] for chunk in chunks] == ["error"] and events[-1][2] == "[DONE]"
@@ -441,7 +453,7 @@ def test_detector_failure_keeps_earlier_chunks(
             raise RuntimeError("detector replica died")
         return await real(image, floor, classes)
 
-    task = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4")))
+    task = submit(tasks, video_request(stage(walking_clip_bytes, settings, ".mp4")))
     assert run(make_runner(tasks, archive, settings, flaky), task) == "failed"
     chunks, events = read_chunks(archive, task.id)
     terminal = assert_well_terminated(chunks, events)
@@ -461,7 +473,7 @@ def test_unexpected_bug_fails_the_task_as_internal_error(
         # a bug past the models: a step column holding something the chunk builder cannot serialise
         return Detections(np.array([[1, 1, 20, 20]]), np.array([0.9]), np.array([0]), data={"text": [object()]})
 
-    task = submit(tasks, video_request(stage_bytes(walking_clip_bytes, settings, ".mp4")))
+    task = submit(tasks, video_request(stage(walking_clip_bytes, settings, ".mp4")))
     assert run(make_runner(tasks, archive, settings, wrong_type), task) == "failed"
     chunks, events = read_chunks(archive, task.id)
     terminal = assert_well_terminated(chunks, events)
