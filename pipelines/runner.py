@@ -359,7 +359,7 @@ class _TaskRun:
             )
         except VideoDecodeError as exc:
             return await self._finish_failed(exc.code, exc.message)
-        except FileNotFoundError as exc:  # staged file purged between open_video and here
+        except FileNotFoundError as exc:  # the fetched copy vanished from the workdir before the decoder opened it
             return await self._finish_failed("staged_media_missing", f"video file vanished: {exc}")
         self.stats = dataclasses.replace(decoder.stats)
         return await self._stream(decoder, plan)

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     max_video_pixels: int = Field(4096 * 2160, ge=1, description="frames larger than this are refused")
 
     # --- storage / database -----------------------------------------------------------
-    data_dir: Path = Field(Path(".data"), description="local state: SQLite database, staged media")
+    data_dir: Path = Field(Path(".data"), description="local state: SQLite database, local S3 and Chroma data")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
     task_retention_s: float = Field(7 * 24 * 3600, gt=0, description="terminal tasks older than this are purged")
 

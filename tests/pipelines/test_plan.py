@@ -48,7 +48,7 @@ _DELETE = object()
 
 def test_full_request_parses() -> None:
     plan = TaskPlan.from_request(request())
-    assert plan.source_url == "https://example.com/clip.mp4" and plan.staged_path is None
+    assert plan.source_url == "https://example.com/clip.mp4"
     assert plan.sampling == Sampling(mode="fps", value=5.0)
     assert plan.frame_range == FrameRange(start=0, end=30, unit="seconds")
     assert plan.max_frames == 300
@@ -62,7 +62,7 @@ def test_full_request_parses() -> None:
 
 def test_defaults_follow_the_contract() -> None:
     raw = {
-        "input": [{"type": "video_base64", "staged_path": "/data/staged/x.mp4"}],
+        "input": [{"type": "video_base64", "url": "storage://staged/x.mp4"}],
         "steps": [{"model": "detect"}],
     }
     plan = TaskPlan.from_request(raw)
@@ -70,7 +70,26 @@ def test_defaults_follow_the_contract() -> None:
     assert plan.frame_range is None  # full video
     assert plan.max_frames == DEFAULT_MAX_FRAMES == 3000
     assert plan.steps.detect.classes is None and plan.labels is None and plan.steps.detect.class_filter is None
-    assert plan.model_hint is None and plan.staged_path == "/data/staged/x.mp4"
+    assert plan.model_hint is None and plan.source_url == "storage://staged/x.mp4"
+
+
+def test_an_old_stored_request_with_a_null_staged_path_still_parses() -> None:
+    """Requests stored before local staging was removed carry ``"staged_path": null``: it is ignored."""
+    raw = request(input__0__type="video_base64", input__0__url="storage://staged/x.mp4")
+    assert raw["input"][0]["staged_path"] is None
+    assert TaskPlan.from_request(raw) == TaskPlan.from_request(request(input__0__url="storage://staged/x.mp4"))
+    assert TaskPlan.from_request(raw).source_url == "storage://staged/x.mp4"
+
+
+def test_a_local_staged_path_without_a_url_has_no_media_to_read() -> None:
+    """Local staging is gone: a stored request naming only a local file fails on the URL, never reads it."""
+    raw = request(input__0__type="video_base64", input__0__url=None, input__0__staged_path="/data/staged/x.mp4")
+    with pytest.raises(PlanError, match="no video to read") as caught:
+        TaskPlan.from_request(raw)
+    assert caught.value.field == "input[0].url"
+    # with a URL as well, the URL is what is read
+    plan = TaskPlan.from_request({**raw, "input": [{**raw["input"][0], "url": "storage://staged/y.mp4"}]})
+    assert plan.source_url == "storage://staged/y.mp4"
 
 
 def test_alias_classes_resolve_to_sorted_ids_and_keep_the_request_word() -> None:
@@ -139,7 +158,7 @@ def test_plan_error_is_a_value_error_with_field_and_message() -> None:
         ({"input__0__type": "image_url"}, "input[0].type"),
         ({"input__0__url": None}, "input[0].url"),
         ({"input__0__url": ""}, "input[0].url"),
-        ({"input__0__type": "video_base64", "input__0__url": None}, "input[0].staged_path"),
+        ({"input__0__type": "video_base64", "input__0__url": None}, "input[0].url"),
         ({"input": []}, "input"),
         ({"input": "clip.mp4"}, "input"),
         ({"input__0": "clip.mp4"}, "input[0]"),

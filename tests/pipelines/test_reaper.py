@@ -12,7 +12,8 @@ from pipelines.chunks import frame_chunk, sse_event
 from pipelines.decode import DecodeStats
 from pipelines.reaper import sweep
 from store.archive import Archive
-from store.media import stage_bytes
+from store.media import stage_to_storage
+from store.objects import ObjectNotFound, ObjectStore
 from store.records import TaskRecord
 from store.tasks import TaskStore
 from tests.pipelines.test_runner import PROJECT, RUNNER, read_chunks, submit, video_request
@@ -22,8 +23,11 @@ LATER = dt.timedelta(seconds=3600)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, heartbeat_timeout_s=30.0, task_retention_s=7 * 24 * 3600)
+def settings(tmp_path: Path, s3_settings: Settings) -> Settings:
+    """On the session's real S3 server: retention deletes a purged task's staged media from storage."""
+    return s3_settings.model_copy(
+        update={"data_dir": tmp_path, "heartbeat_timeout_s": 30.0, "task_retention_s": 7 * 24 * 3600}
+    )
 
 
 def write_frames(archive: Archive, task: TaskRecord, count: int) -> None:
@@ -51,7 +55,7 @@ def now() -> dt.datetime:
 def test_stale_running_task_fails_and_its_stream_is_closed(
     settings: Settings, tasks: TaskStore, archive: Archive
 ) -> None:
-    task = submit(tasks, video_request("/staged/x.mp4"))
+    task = submit(tasks, video_request("storage://staged/x.mp4"))
     write_frames(archive, task, 3)
     tasks.heartbeat(task.id, RUNNER, processed_frames=3, last_frame_index=2, total_frames=50, archive_bytes=0)
 
@@ -74,7 +78,7 @@ def test_stale_running_task_fails_and_its_stream_is_closed(
 def test_stale_cancelling_task_ends_cancelled_and_a_silent_one_echoes_the_model(
     settings: Settings, tasks: TaskStore, archive: Archive
 ) -> None:
-    task = submit(tasks, video_request("/staged/x.mp4", model="hint"))
+    task = submit(tasks, video_request("storage://staged/x.mp4", model="hint"))
     tasks.request_cancel(PROJECT, task.id)
     assert sweep(tasks, archive, settings, now=now() + LATER) == [task.id]
     record = tasks.get_any(task.id)
@@ -89,7 +93,8 @@ def test_stale_cancelling_task_ends_cancelled_and_a_silent_one_echoes_the_model(
 def test_retention_purges_old_finished_tasks_and_their_staged_media(
     settings: Settings, tasks: TaskStore, archive: Archive
 ) -> None:
-    staged = stage_bytes(b"video bytes", settings, ".mp4")
+    staged = stage_to_storage(b"video bytes", settings, PROJECT, ".mp4")
+    objects = ObjectStore(settings)
     old = tasks.create(PROJECT, video_request(staged), None, staged_media=[staged])
     claimed = tasks.claim_next(RUNNER, max_running=10, max_running_per_project=10)
     assert claimed is not None and claimed.id == old.id
@@ -98,10 +103,30 @@ def test_retention_purges_old_finished_tasks_and_their_staged_media(
     pending = tasks.create(PROJECT, video_request(staged), None)  # not terminal: never purged
 
     assert sweep(tasks, archive, settings) == []  # finished just now: kept
-    assert Path(staged).exists()
+    assert objects.get_bytes(PROJECT, staged) == b"video bytes"
 
     touched = sweep(tasks, archive, settings, now=now() + dt.timedelta(seconds=settings.task_retention_s + 60))
     assert touched == [old.id]
     assert tasks.get_any(old.id) is None and archive.size(old.id) == 0
-    assert not Path(staged).exists()
+    with pytest.raises(ObjectNotFound):
+        objects.head(PROJECT, staged)
     assert tasks.get_any(pending.id) is not None
+
+
+def test_retention_leaves_a_legacy_local_staged_file_alone(
+    tmp_path: Path, settings: Settings, tasks: TaskStore, archive: Archive
+) -> None:
+    """A task row from before staging moved to storage may name a local file: purging never touches disk."""
+    legacy = tmp_path / "staged" / "old.mp4"
+    legacy.parent.mkdir()
+    legacy.write_bytes(b"legacy")
+    staged = stage_to_storage(b"video bytes", settings, PROJECT, ".mp4")
+    old = tasks.create(PROJECT, video_request(staged), None, staged_media=[str(legacy), staged])
+    assert tasks.claim_next(RUNNER, max_running=10, max_running_per_project=10) is not None
+    assert tasks.finish(old.id, RUNNER, status="succeeded", finish_reason="stop", usage={})
+
+    touched = sweep(tasks, archive, settings, now=now() + dt.timedelta(seconds=settings.task_retention_s + 60))
+    assert touched == [old.id] and tasks.get_any(old.id) is None
+    assert legacy.read_bytes() == b"legacy"  # refused (logged), not deleted
+    with pytest.raises(ObjectNotFound):  # the storage entry after it is still cleaned up
+        ObjectStore(settings).head(PROJECT, staged)

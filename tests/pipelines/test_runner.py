@@ -25,7 +25,7 @@ from kernels.detections import Detections
 from pipelines.local_models import LocalModels
 from pipelines.runner import CLAIM_LOST, TaskRunner
 from store.archive import Archive
-from store.media import stage_to_storage
+from store.media import delete_staged, stage_to_storage
 from store.records import TaskRecord
 from store.tasks import TaskStore
 from tests.clips import write_walking_person_clip
@@ -419,8 +419,6 @@ def test_not_a_video_fails_with_a_terminal_error_chunk(
         ({"input": [{"type": "video_url", "url": "http://127.0.0.1:9/clip.mp4"}]}, "url_not_allowed"),
         # a staged upload deleted from storage before the runner read it
         ({"input": [{"type": "video_base64", "url": "storage://staged/purged.mp4"}]}, "media_not_found"),
-        # a request stored before staging moved to storage: its local file is never read
-        ({"input": [{"type": "video_base64", "url": None, "staged_path": "/data/staged/x.mp4"}]}, "invalid_request"),
     ],
 )
 def test_pre_stream_failures_end_the_task_failed(
@@ -438,6 +436,38 @@ def test_pre_stream_failures_end_the_task_failed(
     assert chunks[0]["error"]["code"] == code
     record = tasks.get_any(task.id)
     assert record is not None and record.status == "failed" and record.error_code == code
+
+
+def test_staged_upload_deleted_from_storage_fails_media_not_found(
+    walking_clip_bytes: bytes, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    staged = stage(walking_clip_bytes, settings, ".mp4")
+    task = submit(tasks, video_request(staged))
+    delete_staged([staged], settings, PROJECT)  # purged (task deleted, retention) before the runner read it
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
+    chunks, events = read_chunks(archive, task.id)
+    (terminal,) = chunks
+    assert terminal["finish_reason"] == "error" and events[-1][2] == "[DONE]"
+    assert terminal["error"]["code"] == "media_not_found" and staged in terminal["error"]["message"]
+    assert terminal["usage"]["processed_frames"] == 0
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "failed" and record.error_code == "media_not_found"
+
+
+def test_legacy_local_staged_path_is_never_read(
+    tmp_path: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    """A request stored before staging moved to storage names a local file: the runner refuses it by field."""
+    legacy = tmp_path / "staged" / "x.mp4"
+    legacy.parent.mkdir()
+    legacy.write_bytes(b"a local file the runner must not open")
+    request = video_request("storage://staged/unused.mp4")
+    request["input"][0].update({"type": "video_base64", "url": None, "staged_path": str(legacy)})
+    task = submit(tasks, request)
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
+    (terminal,) = read_chunks(archive, task.id)[0]
+    assert terminal["error"]["code"] == "invalid_request" and "input[0].url" in terminal["error"]["message"]
+    assert legacy.read_bytes() == b"a local file the runner must not open"
 
 
 def test_detector_failure_keeps_earlier_chunks(

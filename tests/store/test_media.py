@@ -1,4 +1,4 @@
-"""Media: the SSRF guard, size limits, timeouts, redirects, base64 staging and staged-file deletion.
+"""Media: the SSRF guard, size limits, timeouts, redirects, base64 decoding, staging to storage and its deletion.
 
 Downloads go to a real HTTP server on 127.0.0.1 started by the test; ``allow_private_urls=True`` lets them
 through, and the same URL is refused with the default ``False``.
@@ -7,20 +7,21 @@ through, and the same URL is refused with the default ``False``.
 from __future__ import annotations
 
 import base64
-import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
 import store.media as media
-from store.media import MediaError, check_url_allowed, delete_staged, open_video, stage_base64, stage_bytes
+from store.media import MediaError, check_url_allowed, decode_base64, delete_staged, open_video, stage_to_storage
+from store.objects import ObjectNotFound, ObjectStore
 from visiongrid.settings import Settings
 
 LIMIT = 5000
@@ -128,7 +129,7 @@ def public_only(tmp_path: Path) -> Settings:
 
 
 def _fetch(url: str, settings: Settings, tmp_path: Path) -> Path:
-    return open_video(url, None, settings, tmp_path / "work")
+    return open_video(url, settings, tmp_path / "work")
 
 
 def _code(excinfo: pytest.ExceptionInfo[MediaError]) -> str:
@@ -335,24 +336,43 @@ def test_unresolvable_host_is_unreachable(public_only: Settings, monkeypatch: py
     assert _code(excinfo) == "media_unreachable"
 
 
-# --- staging --------------------------------------------------------------------------------------
+# --- staging (to the project's storage) ------------------------------------------------------------
 
 
-def test_stage_bytes_writes_inside_data_dir_staged(private_ok: Settings) -> None:
-    path = Path(stage_bytes(b"hello", private_ok, suffix=".mp4"))
-    staged = (private_ok.data_dir / "staged").resolve()
-    assert path.parent == staged and path.is_absolute() and path.suffix == ".mp4"
-    assert path.read_bytes() == b"hello"
-    other = Path(stage_bytes(b"again", private_ok, suffix="/../../evil"))
-    assert other.parent == staged and other.suffix == ".bin" and other != path
-    assert sorted(p.name for p in staged.iterdir()) == sorted([path.name, other.name])  # no temp files
+@pytest.fixture
+def stored(s3_settings: Settings, tmp_path: Path) -> tuple[Settings, str]:
+    """Media settings on the session's real S3 server, and a project of this test's own."""
+    settings = s3_settings.model_copy(
+        update={"data_dir": tmp_path / "data", "allow_private_urls": True, "max_video_bytes": LIMIT}
+    )
+    return settings, f"media-{uuid.uuid4().hex[:12]}"
 
 
-def test_stage_base64_plain_and_data_uri(private_ok: Settings) -> None:
+def _staged_objects(settings: Settings, project: str) -> list[str]:
+    return sorted(info.path for info in ObjectStore(settings).list(project, "staged/")[0])
+
+
+def test_stage_to_storage_writes_inside_the_projects_staged_folder(stored: tuple[Settings, str]) -> None:
+    settings, project = stored
+    url = stage_to_storage(b"hello", settings, project, suffix=".mp4")
+    path = url.removeprefix("storage://")
+    assert url.startswith("storage://staged/") and PurePosixPath(path).suffix == ".mp4"
+    assert ObjectStore(settings).get_bytes(project, url) == b"hello"
+    other = stage_to_storage(b"again", settings, project, suffix="/../../evil")
+    other_path = PurePosixPath(other.removeprefix("storage://"))
+    assert other_path.parent == PurePosixPath("staged") and other_path.suffix == ".bin" and other != url
+    assert _staged_objects(settings, project) == sorted([path, str(other_path)])  # nothing else stored
+    assert ObjectStore(settings).list(f"{project}-other", "staged/")[0] == []  # in this project only
+
+
+def test_decode_base64_plain_and_data_uri(stored: tuple[Settings, str]) -> None:
+    settings, project = stored
     encoded = base64.b64encode(VIDEO).decode()
-    assert Path(stage_base64(encoded, private_ok)).read_bytes() == VIDEO
-    assert Path(stage_base64(f"data:video/mp4;base64,{encoded}", private_ok)).read_bytes() == VIDEO
-    assert Path(stage_base64(f"  DATA:video/mp4;codecs=avc1;base64,{encoded}\n", private_ok)).read_bytes() == VIDEO
+    assert decode_base64(encoded, settings) == VIDEO
+    assert decode_base64(f"data:video/mp4;base64,{encoded}", settings) == VIDEO
+    assert decode_base64(f"  DATA:video/mp4;codecs=avc1;base64,{encoded}\n", settings) == VIDEO
+    url = stage_to_storage(decode_base64(encoded, settings), settings, project)
+    assert ObjectStore(settings).get_bytes(project, url) == VIDEO
 
 
 @pytest.mark.parametrize(
@@ -368,51 +388,69 @@ def test_stage_base64_plain_and_data_uri(private_ok: Settings) -> None:
         "data:video/mp4,YWJj",  # not a base64 data URI
     ],
 )
-def test_stage_base64_is_strict(text: str, private_ok: Settings) -> None:
+def test_decode_base64_is_strict(text: str, private_ok: Settings) -> None:
     with pytest.raises(MediaError) as excinfo:
-        stage_base64(text, private_ok, field="input[0].data")
+        decode_base64(text, private_ok, field="input[0].data")
     assert _code(excinfo) == "invalid_base64" and excinfo.value.field == "input[0].data"
-    staged = private_ok.data_dir / "staged"
-    assert not staged.exists() or list(staged.iterdir()) == []
 
 
-def test_stage_base64_size_limit(private_ok: Settings) -> None:
+def test_base64_and_staging_size_limit(stored: tuple[Settings, str]) -> None:
+    settings, project = stored
     with pytest.raises(MediaError) as excinfo:
-        stage_base64(base64.b64encode(b"x" * (LIMIT + 1)).decode(), private_ok)
+        decode_base64(base64.b64encode(b"x" * (LIMIT + 1)).decode(), settings)
     assert _code(excinfo) == "media_too_large"
-    exactly = stage_base64(base64.b64encode(b"x" * LIMIT).decode(), private_ok)
-    assert Path(exactly).stat().st_size == LIMIT
-
-
-def test_open_video_staged(private_ok: Settings, tmp_path: Path) -> None:
-    staged = stage_bytes(VIDEO, private_ok, suffix=".mp4")
-    assert open_video(None, staged, private_ok, tmp_path / "work") == Path(staged)
-    Path(staged).unlink()
     with pytest.raises(MediaError) as excinfo:
-        open_video(None, staged, private_ok, tmp_path / "work")
-    assert _code(excinfo) == "staged_media_missing"
+        stage_to_storage(b"x" * (LIMIT + 1), settings, project)
+    assert _code(excinfo) == "media_too_large"
+    assert _staged_objects(settings, project) == []  # refused before anything was stored
+    exactly = stage_to_storage(decode_base64(base64.b64encode(b"x" * LIMIT).decode(), settings), settings, project)
+    assert ObjectStore(settings).head(project, exactly).size == LIMIT
+
+
+def test_open_video_staged(stored: tuple[Settings, str], tmp_path: Path) -> None:
+    settings, project = stored
+    staged = stage_to_storage(VIDEO, settings, project, suffix=".mp4")
+    local = open_video(staged, settings, tmp_path / "work", project=project)
+    assert local.read_bytes() == VIDEO and local.parent == tmp_path / "work"
+    with pytest.raises(MediaError) as excinfo:  # another project does not see it
+        open_video(staged, settings, tmp_path / "work", project=f"{project}-other")
+    assert _code(excinfo) == "media_not_found" and excinfo.value.field == "input[0].url"
+    delete_staged([staged], settings, project)
+    with pytest.raises(MediaError) as excinfo:
+        open_video(staged, settings, tmp_path / "work", project=project)
+    assert _code(excinfo) == "media_not_found"
     with pytest.raises(ValueError):
-        open_video(None, None, private_ok, tmp_path / "work")
+        open_video("", settings, tmp_path / "work", project=project)
 
 
-def test_delete_staged_only_inside_the_staged_folder(private_ok: Settings, tmp_path: Path) -> None:
-    inside = stage_bytes(b"1", private_ok)
-    kept = stage_bytes(b"2", private_ok)
+def test_delete_staged_only_storage_objects_of_the_project(stored: tuple[Settings, str], tmp_path: Path) -> None:
+    settings, project = stored
+    inside = stage_to_storage(b"1", settings, project)
+    kept = stage_to_storage(b"2", settings, project)
+    elsewhere = f"{project}-other"
+    foreign = stage_to_storage(b"3", settings, elsewhere)
     outside = tmp_path / "precious.txt"
     outside.write_bytes(b"keep me")
-    data_file = private_ok.data_dir / "visiongrid.db"
+    data_file = settings.data_dir / "visiongrid.db"
+    data_file.parent.mkdir(parents=True)
     data_file.write_bytes(b"db")
-    staged_dir = private_ok.data_dir / "staged"
-    traversal = str(staged_dir / ".." / "visiongrid.db")
-    link = staged_dir / "link.bin"
-    os.symlink(outside, link)
+    legacy_dir = settings.data_dir / "staged"  # where local staging used to write
+    legacy_dir.mkdir()
+    legacy = legacy_dir / "old.bin"
+    legacy.write_bytes(b"old")
+    traversal = "storage://staged/../visiongrid.db"
 
     delete_staged(
-        [inside, str(outside), traversal, str(link), str(staged_dir), str(staged_dir / "gone.bin")], private_ok
+        [inside, str(outside), str(data_file), str(legacy), traversal, "storage://staged/gone.bin"], settings, project
     )
+    delete_staged([kept], settings, None)  # no project: refused
+    delete_staged([foreign], settings, project)  # the same path in another project is not this one's
 
-    assert not Path(inside).exists()
-    assert Path(kept).exists()
+    objects = ObjectStore(settings)
+    with pytest.raises(ObjectNotFound):
+        objects.head(project, inside)
+    assert objects.get_bytes(project, kept) == b"2"
+    assert objects.get_bytes(elsewhere, foreign) == b"3"
     assert outside.read_bytes() == b"keep me"
     assert data_file.read_bytes() == b"db"
-    assert staged_dir.is_dir()
+    assert legacy.read_bytes() == b"old" and legacy_dir.is_dir()

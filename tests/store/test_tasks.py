@@ -379,13 +379,13 @@ def test_reap_stale_uses_real_clock_by_default(tasks: TaskStore) -> None:
 
 
 def test_delete_returns_record_and_cascades_archive(tasks: TaskStore, archive: Archive, engine: Engine) -> None:
-    record = tasks.create("p", {}, None, staged_media=["/staged/x.mp4"])
+    record = tasks.create("p", {}, None, staged_media=["storage://staged/x.mp4"])
     keep = tasks.create("p", {}, None)
     archive.append(record.id, b"id: 5\n\n")
     archive.append(keep.id, b"keep")
     assert tasks.delete("q", record.id) is None
     deleted = tasks.delete("p", record.id)
-    assert deleted is not None and deleted.id == record.id and deleted.staged_media == ["/staged/x.mp4"]
+    assert deleted is not None and deleted.id == record.id and deleted.staged_media == ["storage://staged/x.mp4"]
     assert tasks.get("p", record.id) is None
     assert archive.size(record.id) == 0 and archive.read(record.id) == b""
     assert archive.read(keep.id) == b"keep"
