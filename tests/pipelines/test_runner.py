@@ -510,3 +510,62 @@ def test_unexpected_bug_fails_the_task_as_internal_error(
     assert terminal["error"]["code"] == "internal_error"
     record = tasks.get_any(task.id)
     assert record is not None and record.status == "failed" and record.error_code == "internal_error"
+
+
+def _feature_request(url: str, collection: str) -> dict[str, Any]:
+    request = video_request(url, sampling={"mode": "interval", "value": 2}, classes=["person"])
+    request["steps"].append({"model": "feature", "parameters": {"collection": collection}})
+    return request
+
+
+@pytest.mark.parametrize("store_down", [False, True])
+def test_feature_step_indexes_track_means_into_its_collection(
+    walking_clip_bytes: bytes,
+    settings: Settings,
+    tasks: TaskStore,
+    archive: Archive,
+    detector: Detector,
+    store_down: bool,
+) -> None:
+    indexed: list[tuple[str, str, list[dict[str, Any]]]] = []
+
+    async def index_video(project: str, collection: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        if store_down:
+            raise ConnectionError("chroma is down")
+        indexed.append((project, collection, items))
+        return {"indexed": len(items)}
+
+    runner = TaskRunner(
+        tasks=tasks,
+        archive=archive,
+        models=DetectOnly(settings, detect_with(detector)),
+        settings=settings,
+        runner_id=RUNNER,
+        index_video=index_video,
+    )
+    task = submit(tasks, _feature_request(stage(walking_clip_bytes, settings, ".mp4"), "vc_street"))
+    assert run(runner, task) == "succeeded", "a vector-store failure never fails the task's own results"
+    record = tasks.get_any(task.id)
+    assert record is not None and record.result is not None
+    tracks = record.result["tracks"]
+    means = record.result["track_embeddings"]
+    assert tracks and all("feature_digest" in track for track in tracks)
+    vectors = record.result["vectors"]
+    if store_down:
+        assert vectors["collection"] == "vc_street" and vectors["indexed_tracks"] == 0
+        assert vectors["error"]["code"] == "vectors_unavailable" and "chroma is down" in vectors["error"]["message"]
+        return
+    assert vectors == {"collection": "vc_street", "indexed_tracks": len(tracks), "indexed_segments": 0}
+    [(project, collection, items)] = indexed
+    assert (project, collection) == (PROJECT, "vc_street")
+    by_track = {item["metadata"]["track_id"]: item for item in items}
+    for track in tracks:
+        item = by_track[track["track_id"]]
+        assert item["id"] == f"{task.id}:track:{track['track_id']}" and item["space"] == "image"
+        assert item["vector"] == pytest.approx(means[str(track["track_id"])], abs=1e-5)
+        assert item["metadata"] | {"source": "video_track", "task_id": task.id} == item["metadata"]
+        assert (item["metadata"]["first_frame"], item["metadata"]["last_frame"]) == (
+            track["first_frame"],
+            track["last_frame"],
+        )
+        assert item["metadata"]["class"] == "person"
