@@ -182,6 +182,7 @@ class DetectorDeployment(BatchedModel):
                 get_model(key, self.settings.models_dir),
                 intra_op_threads=self.threads,
                 inter_op_threads=self.settings.ort_inter_op_threads,
+                spin=self.settings.detector_spin_wait,
             )
         return self.detectors[key]
 

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     detector_num_cpus: float = Field(
         1.3, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
     )
+    detector_spin_wait: bool = Field(
+        False,
+        description="let the detector's ONNX Runtime threads spin-wait between runs (faster detector, less CPU "
+        "for everything else; the other model replicas never spin)",
+    )
     detector_max_batch_size: int = Field(4, ge=1, description="frames batched across tasks per detector call")
     detector_batch_wait_s: float = Field(
         0.0,
