@@ -36,7 +36,6 @@ from pipelines.vectors import (
     text_records,
 )
 from store import media
-from store.objects import normalise_path, storage_url
 from store.records import CollectionRecord
 from store.vector_index import Metric, VectorIndex
 from visiongrid.settings import Settings
@@ -99,22 +98,9 @@ class VectorsService:
     # ------------------------------------------------------------------ images
 
     def _load_image(self, source: Mapping[str, Any], project: str, field: str) -> npt.NDArray[np.uint8]:
-        settings = self.settings
-        limit = settings.max_image_bytes
         try:
-            if source.get("base64"):
-                data = media.decode_base64_limited(str(source["base64"]), settings, f"{field}.base64", limit)
-            elif source.get("path"):
-                url = storage_url(normalise_path(str(source["path"]), f"{field}.path"))
-                data = media.read_media(url, settings, project, f"{field}.path", limit)
-            elif source.get("url"):
-                url = str(source["url"])
-                if not url.startswith(media.STORAGE_SCHEME):
-                    media.check_url_allowed(url, settings, f"{field}.url")
-                data = media.read_media(url, settings, project, f"{field}.url", limit)
-            else:
-                raise ItemError(field, "invalid_request", "give one of url, base64, path")
-            return decode_image(data, max_pixels=settings.max_image_pixels)
+            data = media.read_image_source(source, self.settings, project, field)
+            return decode_image(data, max_pixels=self.settings.max_image_pixels)
         except media.MediaError as exc:
             raise ItemError(exc.field or field, exc.code, exc.message) from None
         except ImageDecodeError as exc:

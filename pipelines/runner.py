@@ -399,9 +399,8 @@ class _TaskRun:
         item: dict[str, Any] = {"index": position, "id": image.get("id")}
         field = f"images[{position}]"
         try:
-            data = await asyncio.to_thread(
-                media.read_media, str(image.get("url")), settings, self.task.project, field, settings.max_image_bytes
-            )
+            source = {"url": image.get("url")}  # the staged copy in the project's storage
+            data = await asyncio.to_thread(media.read_image_source, source, settings, self.task.project, field)
             rgb = await asyncio.to_thread(decode_image, data, max_pixels=settings.max_image_pixels)
             detections, description = await analyse_image(
                 rgb, steps, self.runner.models, settings=settings, model_hint=self.model, vlm=self.runner.vlm_client()

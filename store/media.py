@@ -26,8 +26,9 @@ import re
 import socket
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -329,3 +330,18 @@ def read_media(url: str, settings: Settings, project: str | None, field: str, ma
 def decode_base64_limited(text: str, settings: Settings, field: str, max_bytes: int) -> bytes:
     """:func:`decode_base64` with the caller's byte limit (e.g. the image limit)."""
     return decode_base64(text, settings.model_copy(update={"max_video_bytes": max_bytes}), field)
+
+
+def read_image_source(source: Mapping[str, Any], settings: Settings, project: str | None, field: str) -> bytes:
+    """The bytes of an image given as ``{url | base64 | path}`` (the API's image object), at most
+    ``max_image_bytes``. ``path`` and ``storage://`` URLs read the project's storage; http(s) URLs are
+    fetched with the SSRF guard on every hop. Errors are :class:`MediaError` naming ``<field>.<source>``."""
+    limit = settings.max_image_bytes
+    if source.get("base64"):
+        return decode_base64_limited(str(source["base64"]), settings, f"{field}.base64", limit)
+    if source.get("path"):
+        url = storage_url(normalise_path(str(source["path"]), f"{field}.path"))
+        return read_media(url, settings, project, f"{field}.path", limit)
+    if source.get("url"):
+        return read_media(str(source["url"]), settings, project, f"{field}.url", limit)
+    raise MediaError("invalid_request", "give one of url, base64, path", field)

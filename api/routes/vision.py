@@ -28,7 +28,6 @@ from pipelines.images import ImageDecodeError, decode_image
 from pipelines.plan import check_resources
 from pipelines.step_specs import PlanError, StepPlan, parse_steps
 from store import media
-from store.objects import normalise_path, storage_url
 from store.records import TaskRecord
 
 router = APIRouter(prefix="/v1/vision", tags=["vision"])
@@ -49,24 +48,10 @@ def _request_id(prefix: str) -> str:
     return f"{prefix}_{ULID()}"
 
 
-def _load_image_bytes(image: ImageIn, services: Services, project: str) -> bytes:
-    settings = services.settings
-    limit = settings.max_image_bytes
-    if image.base64 is not None:
-        return media.decode_base64_limited(image.base64, settings, "image.base64", limit)
-    if image.path is not None:
-        url = storage_url(normalise_path(image.path, "image.path"))
-        return media.read_media(url, settings, project, "image.path", limit)
-    assert image.url is not None
-    if image.url.startswith(media.STORAGE_SCHEME):
-        return media.read_media(image.url, settings, project, "image.url", limit)
-    media.check_url_allowed(image.url, settings, "image.url")
-    return media.read_media(image.url, settings, project, "image.url", limit)
-
-
 async def _image(image: ImageIn, services: Services, project: str) -> npt.NDArray[np.uint8]:
     """The request's image as RGB: fetched within the byte limit, decoded within the pixel limit."""
-    data = await run_in_threadpool(_load_image_bytes, image, services, project)
+    source = image.model_dump(exclude_none=True)
+    data = await run_in_threadpool(media.read_image_source, source, services.settings, project, "image")
     field = "image." + next(name for name in ("url", "base64", "path") if getattr(image, name) is not None)
     try:
         return await run_in_threadpool(decode_image, data, max_pixels=services.settings.max_image_pixels)
