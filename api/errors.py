@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipelines.describe import DescribeError
+from pipelines.executor import StepFailedError
 from pipelines.plan import PlanError
 from store.media import MediaError
 from store.objects import ObjectNotFound, ObjectTooLarge, StoragePathError
@@ -81,6 +83,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PlanError)
     async def plan_error(_: Request, error: PlanError) -> JSONResponse:
         return _json(VALIDATION_STATUS, error_body("invalid_request", str(error), error.field))
+
+    @app.exception_handler(StepFailedError)
+    async def step_failed(_: Request, error: StepFailedError) -> JSONResponse:
+        # a model could not process this image (the replica lives on): the server's fault, named by step
+        return _json(500, error_body(error.code, str(error)))
+
+    @app.exception_handler(DescribeError)
+    async def describe_failed(_: Request, error: DescribeError) -> JSONResponse:
+        message = f"every describe provider failed; last {error.provider}: {error}"
+        return _json(502, error_body("describe_failed", message))
 
     @app.exception_handler(MediaError)
     async def media_error(_: Request, error: MediaError) -> JSONResponse:

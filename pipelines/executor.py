@@ -82,6 +82,11 @@ class StepFailedError(RuntimeError):
         self.step = step
         self.cause = cause
 
+    @property
+    def code(self) -> str:
+        """The stable error code (``detector_error`` predates the other steps' ``<step>_error``)."""
+        return "detector_error" if self.step == "detect" else f"{self.step}_error"
+
 
 def with_columns(detections: Detections, **columns: list[Any]) -> Detections:
     """A copy with ``columns`` set; every step column missing from the result is filled with ``None``.

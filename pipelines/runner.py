@@ -85,8 +85,6 @@ VideoIndexer = Callable[[str, str, list[dict[str, Any]]], Awaitable[dict[str, An
 #: ``request.kind`` of an image batch task (``/v1/vision/batch``); video tasks have no kind.
 IMAGE_BATCH_KIND: Final[str] = "image_batch"
 BATCH_ITEM_OBJECT: Final[str] = "vision.batch.item"
-#: Task error code per failing step (``detector_error`` predates the other steps and is kept).
-_STEP_ERROR_CODES: Final[dict[str, str]] = {"detect": "detector_error"}
 
 #: What :meth:`TaskRunner.run` returns when the task stopped being this runner's (reaped or deleted):
 #: not a task status, because the runner did not decide the task's fate and wrote nothing more.
@@ -408,8 +406,7 @@ class _TaskRun:
         except (media.MediaError, ImageDecodeError) as exc:
             return {**item, "status": "failed", "error": {"code": exc.code, "message": exc.message}}
         except StepFailedError as exc:
-            code = _STEP_ERROR_CODES.get(exc.step, f"{exc.step}_error")
-            return {**item, "status": "failed", "error": {"code": code, "message": str(exc)}}
+            return {**item, "status": "failed", "error": {"code": exc.code, "message": str(exc)}}
         except DescribeError as exc:
             return {**item, "status": "failed", "error": {"code": "describe_failed", "message": str(exc)}}
         height, width = rgb.shape[:2]
@@ -494,7 +491,7 @@ class _TaskRun:
                         cause = exc.cause if isinstance(exc, StepFailedError) else exc
                         logger.warning("task %s: %s failed on frame %d", self.task.id, step, index, exc_info=True)
                         failure = _Failure(
-                            _STEP_ERROR_CODES.get(step, f"{step}_error"),
+                            exc.code if isinstance(exc, StepFailedError) else "steps_error",
                             f"{step} failed at frame {index}: {type(cause).__name__}: {cause}",
                         )
                         break

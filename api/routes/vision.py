@@ -21,8 +21,7 @@ from api.schemas import BatchRequest, DescribeImageRequest, DetectImageRequest, 
 from api.services import Services
 from models.registry import load_registry
 from pipelines.chunks import image_body
-from pipelines.describe import DescribeError, providers_from_settings
-from pipelines.executor import StepFailedError
+from pipelines.describe import providers_from_settings
 from pipelines.image_analysis import analyse_image, describe_scene
 from pipelines.images import ImageDecodeError, decode_image
 from pipelines.plan import check_resources
@@ -63,19 +62,14 @@ async def _image(image: ImageIn, services: Services, project: str) -> npt.NDArra
 async def _analyse(
     services: Services, image: npt.NDArray[np.uint8], plan: StepPlan, model_hint: str | None = None
 ) -> tuple[Any, dict[str, Any] | None]:
-    try:
-        return await analyse_image(
-            image,
-            plan,
-            services.models_or_raise(),
-            settings=services.settings,
-            model_hint=model_hint,
-            vlm=services.vlm_client(),
-        )
-    except StepFailedError as exc:
-        raise APIError(500, f"{exc.step}_error", str(exc)) from exc
-    except DescribeError as exc:
-        raise APIError(502, "describe_failed", f"every describe provider failed; last {exc.provider}: {exc}") from exc
+    return await analyse_image(
+        image,
+        plan,
+        services.models_or_raise(),
+        settings=services.settings,
+        model_hint=model_hint,
+        vlm=services.vlm_client(),
+    )
 
 
 @router.post("/detect")
@@ -125,18 +119,13 @@ async def describe(body: DescribeImageRequest, project: ProjectDep, services: Se
     plan = parse_steps([{"model": "describe"}])
     check_resources(plan, body.model, services.settings)
     image = await _image(body.image, services, project)
-    try:
-        targets, description = await describe_scene(
-            image,
-            services.models_or_raise(),
-            settings=services.settings,
-            model_hint=body.model,
-            vlm=services.vlm_client(),
-        )
-    except StepFailedError as exc:
-        raise APIError(500, f"{exc.step}_error", str(exc)) from exc
-    except DescribeError as exc:
-        raise APIError(502, "describe_failed", f"every describe provider failed; last {exc.provider}: {exc}") from exc
+    targets, description = await describe_scene(
+        image,
+        services.models_or_raise(),
+        settings=services.settings,
+        model_hint=body.model,
+        vlm=services.vlm_client(),
+    )
     height, width = image.shape[:2]
     return image_body(
         "vision.describe",
