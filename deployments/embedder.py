@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from ray import serve
 
-from deployments.batching import BatchedModel, item_or_raise
+from deployments.batching import BatchedModel, item_or_raise, split_joint_call
 from deployments.detector import make_session
 from kernels.crops import crop_resize
 from models.registry import ModelEntry, get_model
@@ -89,28 +89,7 @@ class AppearanceEmbedder:
         Each item is one caller's ``[n_i, h, w, 3]`` crops (``n_i`` may be 0); the result for
         each is its ``[n_i, D]`` slice of the joint call.
         """
-        results: list[npt.NDArray[np.float32] | Exception] = []
-        good: list[tuple[int, npt.NDArray[np.uint8]]] = []
-        for slot, crops in enumerate(batches):
-            try:
-                good.append((slot, self._check(crops)))
-                results.append(np.zeros((0, self.dim), dtype=np.float32))
-            except Exception as error:
-                results.append(error)
-        if not good:
-            return results
-        joint = np.concatenate([crops for _, crops in good]) if len(good) > 1 else good[0][1]
-        try:
-            vectors = self._run(joint)
-        except Exception as error:  # the model itself failed: every item of this call shares it
-            for slot, _ in good:
-                results[slot] = error
-            return results
-        start = 0
-        for slot, crops in good:
-            results[slot] = vectors[start : start + len(crops)]
-            start += len(crops)
-        return results
+        return split_joint_call(batches, self._check, lambda crops: self._run(np.stack(crops)), self.dim)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)

@@ -31,7 +31,7 @@ from ray import serve
 from safetensors.numpy import load_file
 from tokenizers import Encoding, Tokenizer
 
-from deployments.batching import BatchedModel, item_or_raise
+from deployments.batching import BatchedModel, item_or_raise, split_joint_call
 from kernels.bert import BertConfig, BertWeights, prepare_weights, sentence_embeddings
 from visiongrid.settings import Settings
 
@@ -140,33 +140,17 @@ class TextEmbedder:
 
     def embed_each(self, batches: Sequence[Sequence[str]]) -> list[npt.NDArray[np.float32] | Exception]:
         """One forward pass for several callers' text lists; a bad item comes back as its exception."""
-        results: list[npt.NDArray[np.float32] | Exception] = []
-        good: list[tuple[int, list[str]]] = []
-        for slot, texts in enumerate(batches):
-            try:
-                if isinstance(texts, str) or not isinstance(texts, Sequence):
-                    raise TypeError(f"expected a list of texts, got {type(texts).__name__}")
-                for index, text in enumerate(texts):
-                    if not isinstance(text, str):
-                        raise TypeError(f"text {index} is a {type(text).__name__}, not a str")
-                good.append((slot, list(texts)))
-                results.append(np.zeros((0, self.dim), dtype=np.float32))
-            except Exception as error:
-                results.append(error)
-        joint = [text for _, texts in good for text in texts]
-        if not joint:
-            return results
-        try:
-            vectors = self.embed(joint)
-        except Exception as error:  # the model itself failed: every item of this call shares it
-            for slot, _ in good:
-                results[slot] = error
-            return results
-        start = 0
-        for slot, texts in good:
-            results[slot] = vectors[start : start + len(texts)]
-            start += len(texts)
-        return results
+        return split_joint_call(batches, _checked_texts, self.embed, self.dim)
+
+
+def _checked_texts(texts: object) -> list[str]:
+    """One caller's texts, or a TypeError naming what is wrong with them."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"expected a list of texts, got {type(texts).__name__}")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {index} is a {type(text).__name__}, not a str")
+    return list(texts)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
