@@ -101,6 +101,7 @@ def start_local_chroma(settings: Settings, *, ready_timeout_s: float = 30) -> su
         ready=lambda: chroma_answers(settings.chroma_url, timeout=0.5),
         ready_timeout_s=ready_timeout_s,
         name=f"chroma run on {settings.chroma_url}",
+        env={"ANONYMIZED_TELEMETRY": "False"},  # self-hosted: the server phones nowhere
     )
 
 

@@ -7,10 +7,11 @@ not theirs), ready when their own probe answers, and always stopped — gently, 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["spawn_until_ready", "stop_process"]
@@ -37,6 +38,7 @@ def spawn_until_ready(
     ready_timeout_s: float,
     name: str,
     stop_signal: int = signal.SIGTERM,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` (output appended to ``log_path``) and return once ``ready()`` is true.
 
@@ -44,7 +46,14 @@ def spawn_until_ready(
     stopped, so nothing is left running).
     """
     with log_path.open("ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
+        )
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
