@@ -32,6 +32,7 @@ from pipelines.plan import TaskPlan, check_resources
 from store import media
 from store.objects import ObjectNotFound, normalise_path, storage_url
 from store.records import TASK_STATUSES, TaskRecord
+from store.tasks import VIDEO_TASK_PREFIX
 from visiongrid.settings import Settings
 
 router = APIRouter(prefix="/v1/video", tags=["video"])
@@ -263,8 +264,13 @@ async def list_tasks(
     return TaskList(data=[task_view(task) for task in page], next_cursor=next_cursor)
 
 
+def _is_video(task_id: str) -> bool:
+    """Image batches share the task queue (``ib_`` ids) but are served under /v1/vision/batch only."""
+    return task_id.startswith(VIDEO_TASK_PREFIX)
+
+
 async def _task_or_404(services: ServicesDep, project: str, task_id: str) -> TaskRecord:
-    task = await run_in_threadpool(services.tasks.get, project, task_id)
+    task = await run_in_threadpool(services.tasks.get, project, task_id) if _is_video(task_id) else None
     if task is None:
         raise not_found("task", task_id)
     return task
@@ -330,6 +336,8 @@ async def results(
 @router.post("/tasks/{task_id}/cancel", response_model=TaskView)
 async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, response: Response) -> TaskView:
     """Running → ``cancelling`` (the runner stops at the next chunk); pending → ``cancelled``."""
+    if not _is_video(task_id):
+        raise not_found("task", task_id)
     task = await run_in_threadpool(services.tasks.request_cancel, project, task_id)
     if task is None:
         raise not_found("task", task_id)
@@ -340,6 +348,8 @@ async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, respo
 @router.delete("/tasks/{task_id}", status_code=204)
 async def delete_task(task_id: str, project: ProjectDep, services: ServicesDep) -> Response:
     """Delete the task, its archive and its staged media; a running task's runner stops writing."""
+    if not _is_video(task_id):
+        raise not_found("task", task_id)
     task = await run_in_threadpool(services.tasks.delete, project, task_id)
     if task is None:
         raise not_found("task", task_id)

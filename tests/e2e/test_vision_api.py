@@ -253,6 +253,9 @@ def test_image_batch_reports_each_item(service: Service, media_dir: Path) -> Non
     assert {"dog", "bicycle"} <= {target["class"] for target in dog["targets"]}
     assert junk["status"] == "failed" and junk["error"]["code"] == "not_an_image"
     assert horses["status"] == "finished" and any(target["class"] == "horse" for target in horses["targets"])
+    with service.client() as client:
+        assert client.get(f"/v1/video/tasks/{created['job_id']}").status_code == 404, "a batch is not a video task"
+        assert all(task["id"].startswith("vt_") for task in client.get("/v1/video/tasks").json()["data"])
     with service.client(service.key_b) as client:
         assert client.get(response.headers["Location"]).status_code == 404, "another project's batch is not found"
         assert client.get("/v1/vision/batch/vt_nothing").status_code == 404
