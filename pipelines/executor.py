@@ -102,6 +102,7 @@ def with_columns(detections: Detections, **columns: list[Any]) -> Detections:
 
 
 def _only_step_columns(detections: Detections) -> Detections:
+    """The step columns only (a model's own extra columns dropped), each present (``None`` if unset)."""
     data = {name: detections.data.get(name, [None] * len(detections)) for name in STEP_COLUMNS}
     return Detections(detections.xyxy, detections.confidence, detections.class_id, detections.track_id, data)
 
@@ -200,7 +201,7 @@ async def _detect(models: StepModels, image: Image, step: StepSpec, default_floo
         min_confidence=default_floor,
         class_filter=step.params.class_filter,
     )
-    return _only_step_columns(with_columns(found))
+    return _only_step_columns(found)
 
 
 async def run_steps(

@@ -30,8 +30,9 @@ _CLAIM_BATCH: Final[int] = 16
 _ACTIVE: Final[tuple[str, ...]] = tuple(sorted(ACTIVE_STATUSES))
 _TERMINAL: Final[tuple[str, ...]] = tuple(sorted(TERMINAL_STATUSES))
 _MAX_LIST_LIMIT: Final[int] = 1000
-#: Id prefix of video tasks (image batches use "ib_", see api.routes.vision).
+#: Id prefixes of the two kinds of task sharing the queue: video tasks and image batches.
 VIDEO_TASK_PREFIX: Final[str] = "vt_"
+BATCH_TASK_PREFIX: Final[str] = "ib_"
 
 
 def _record(row: Row[Any]) -> TaskRecord:

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from api import task_access
 from api.deps import ProjectDep, ServicesDep
-from api.errors import APIError, not_found
+from api.errors import APIError
 from api.schemas import (
     ProcessRequest,
     SamplingIn,
@@ -264,16 +265,8 @@ async def list_tasks(
     return TaskList(data=[task_view(task) for task in page], next_cursor=next_cursor)
 
 
-def _is_video(task_id: str) -> bool:
-    """Image batches share the task queue (``ib_`` ids) but are served under /v1/vision/batch only."""
-    return task_id.startswith(VIDEO_TASK_PREFIX)
-
-
 async def _task_or_404(services: ServicesDep, project: str, task_id: str) -> TaskRecord:
-    task = await run_in_threadpool(services.tasks.get, project, task_id) if _is_video(task_id) else None
-    if task is None:
-        raise not_found("task", task_id)
-    return task
+    return await task_access.get_task(services, project, task_id, prefix=VIDEO_TASK_PREFIX, noun="task")
 
 
 @router.get("/tasks/{task_id}", response_model=TaskView, response_model_exclude_none=False)
@@ -336,11 +329,7 @@ async def results(
 @router.post("/tasks/{task_id}/cancel", response_model=TaskView)
 async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, response: Response) -> TaskView:
     """Running → ``cancelling`` (the runner stops at the next chunk); pending → ``cancelled``."""
-    if not _is_video(task_id):
-        raise not_found("task", task_id)
-    task = await run_in_threadpool(services.tasks.request_cancel, project, task_id)
-    if task is None:
-        raise not_found("task", task_id)
+    task = await task_access.cancel_task(services, project, task_id, prefix=VIDEO_TASK_PREFIX, noun="task")
     response.status_code = 202 if task.status == "cancelling" else 200
     return task_view(task)
 
@@ -348,10 +337,5 @@ async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, respo
 @router.delete("/tasks/{task_id}", status_code=204)
 async def delete_task(task_id: str, project: ProjectDep, services: ServicesDep) -> Response:
     """Delete the task, its archive and its staged media; a running task's runner stops writing."""
-    if not _is_video(task_id):
-        raise not_found("task", task_id)
-    task = await run_in_threadpool(services.tasks.delete, project, task_id)
-    if task is None:
-        raise not_found("task", task_id)
-    await run_in_threadpool(media.delete_staged, list(task.staged_media), services.settings, project)
+    await task_access.delete_task(services, project, task_id, prefix=VIDEO_TASK_PREFIX, noun="task")
     return Response(status_code=204)

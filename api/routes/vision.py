@@ -28,6 +28,7 @@ from pipelines.plan import check_resources
 from pipelines.step_specs import PlanError, StepPlan, parse_steps
 from store import media
 from store.records import TaskRecord
+from store.tasks import BATCH_TASK_PREFIX
 
 router = APIRouter(prefix="/v1/vision", tags=["vision"])
 
@@ -40,7 +41,6 @@ _BATCH_STATUS: Final[dict[str, str]] = {
     "failed": "failed",
     "cancelled": "cancelled",
 }
-BATCH_PREFIX: Final[str] = "ib_"
 
 
 def _request_id(prefix: str) -> str:
@@ -242,7 +242,7 @@ async def create_batch(
     services.objects_or_raise()
     items, staged = await run_in_threadpool(_stage_batch, body, services, project)
     request = {"kind": "image_batch", "images": items, "steps": steps, "model": body.model}
-    task = await run_in_threadpool(services.tasks.create, project, request, body.model, staged, BATCH_PREFIX)
+    task = await run_in_threadpool(services.tasks.create, project, request, body.model, staged, BATCH_TASK_PREFIX)
     if services.wake_workers is not None:
         services.wake_workers()
     response.headers["Location"] = f"/v1/vision/batch/{task.id}"
@@ -268,7 +268,9 @@ def _batch_view(task: TaskRecord) -> dict[str, Any]:
 @router.get("/batch/{job_id}")
 async def get_batch(job_id: str, project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
     """The batch's status; ``items`` (per image: status, size, targets or error) once it has finished."""
-    task = await run_in_threadpool(services.tasks.get, project, job_id) if job_id.startswith(BATCH_PREFIX) else None
+    task = (
+        await run_in_threadpool(services.tasks.get, project, job_id) if job_id.startswith(BATCH_TASK_PREFIX) else None
+    )
     if task is None:
         raise not_found("batch", job_id)
     return _batch_view(task)
@@ -277,7 +279,7 @@ async def get_batch(job_id: str, project: ProjectDep, services: ServicesDep) -> 
 @router.post("/batch/{job_id}/cancel")
 async def cancel_batch(job_id: str, project: ProjectDep, services: ServicesDep, response: Response) -> dict[str, Any]:
     """Stop a batch: pending → cancelled at once; processing → stops before its next image (202)."""
-    if not job_id.startswith(BATCH_PREFIX):
+    if not job_id.startswith(BATCH_TASK_PREFIX):
         raise not_found("batch", job_id)
     task = await run_in_threadpool(services.tasks.request_cancel, project, job_id)
     if task is None:
@@ -289,7 +291,7 @@ async def cancel_batch(job_id: str, project: ProjectDep, services: ServicesDep, 
 @router.delete("/batch/{job_id}", status_code=204)
 async def delete_batch(job_id: str, project: ProjectDep, services: ServicesDep) -> Response:
     """Delete the batch, its results and its staged images."""
-    if not job_id.startswith(BATCH_PREFIX):
+    if not job_id.startswith(BATCH_TASK_PREFIX):
         raise not_found("batch", job_id)
     task = await run_in_threadpool(services.tasks.delete, project, job_id)
     if task is None:
