@@ -1,12 +1,36 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory and its OpenAPI document."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
 
-from api.errors import install_error_handlers
-from api.routes import status, storage, uploads, vectors, video, vision
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from api.body_guard import BodyGuard
+from api.errors import install_error_handlers, without_422
+from api.routes import batch, status, storage, uploads, vectors, video, vision
 from api.services import Services
+from contract.chunks import Chunk
+from contract.video import ProcessRequest
+
+#: Models a route documents by reference without FastAPI seeing them as a parameter (the JSON body of
+#: the dual JSON/binary ``/process``, the data lines of SSE streams).
+_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (ProcessRequest, Chunk)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with the referenced models added and its never-sent 422s removed."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in _REFERENCED_MODELS:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        app.openapi_schema = without_422(schema)
+    return app.openapi_schema
 
 
 def create_app(services: Services | None = None) -> FastAPI:
@@ -14,12 +38,15 @@ def create_app(services: Services | None = None) -> FastAPI:
     in its constructor, because the app object must exist when the class is decorated)."""
     app = FastAPI(title="VisionGrid", version="0.1.0", description="Self-hosted video and image analysis API")
     install_error_handlers(app)
+    app.add_middleware(BodyGuard)
     app.include_router(video.router)
     app.include_router(vision.router)
+    app.include_router(batch.router)
     app.include_router(vectors.router)
     app.include_router(uploads.router)
     app.include_router(storage.router)
     app.include_router(status.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if services is not None:
         app.state.services = services
     return app

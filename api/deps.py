@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.body_guard import PROJECT_STATE_KEY, secret_from
 from api.errors import APIError
 from api.services import Services, installed
+from contract.errors import ErrorCode
 from visiongrid.settings import Settings
 
 
@@ -29,28 +32,29 @@ def get_settings_dep(services: ServicesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def _secret_from(authorization: str | None, x_api_key: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key.strip()
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return None
+_bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer vg_...`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same API key, as a header")
 
 
 async def authenticate(
+    request: Request,
     services: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+    x_api_key: Annotated[str | None, Security(_api_key)] = None,
 ) -> str:
-    """The project of the caller's key (``Authorization: Bearer`` or ``X-API-Key``); 401 otherwise."""
-    secret = _secret_from(authorization, x_api_key)
+    """The project of the caller's key (``Authorization: Bearer`` or ``X-API-Key``); 401 otherwise.
+    Requests with a body were authenticated by :class:`api.body_guard.BodyGuard` before their body
+    was read; its answer is reused."""
+    checked: str | None = request.scope.get("state", {}).get(PROJECT_STATE_KEY)
+    if checked is not None:
+        return checked
+    authorization = f"{bearer.scheme} {bearer.credentials}" if bearer is not None else None
+    secret = secret_from(authorization, x_api_key)
     if secret is None:
-        raise APIError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
+        raise APIError(ErrorCode.UNAUTHORIZED, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
     record = await run_in_threadpool(services.keys.authenticate, secret)
     if record is None:
-        raise APIError(401, "unauthorized", "invalid or revoked API key")
+        raise APIError(ErrorCode.UNAUTHORIZED, "invalid or revoked API key")
     return record.project
 
 

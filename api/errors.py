@@ -1,122 +1,109 @@
-"""One error envelope everywhere: ``{"error": {"code", "message", "field"}}``.
+"""The one place where errors become HTTP responses: ``{"error": {"code", "message", "field"}}``.
 
-Errors are typed where they arise (store, pipelines, media) and mapped to HTTP here, in one
-place. Every request-validation problem is a 400 naming the offending field with the same
-dotted/indexed path a client would write (``input[0].sampling.value``).
+Errors are raised where they arise as :class:`contract.errors.VisionGridError` (store, pipelines,
+media, the contract's validators, the routes); their status comes from the contract's code → status
+table. Request validation is a **400** naming the offending field the way a client wrote it
+(``input[0].sampling.value``) — never FastAPI's 422 — and the OpenAPI document says so
+(:func:`error_responses` declares each route's statuses; :func:`without_422` removes FastAPI's).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.describe import DescribeError
-from pipelines.executor import StepFailedError
-from pipelines.plan import PlanError
-from store.media import MediaError
-from store.objects import ObjectNotFound, ObjectTooLarge, StoragePathError
+from contract.common import ErrorEnvelope, plan_error
+from contract.errors import ErrorCode, PlanError, VisionGridError
+
+__all__ = [
+    "APIError",
+    "error_response",
+    "error_responses",
+    "install_error_handlers",
+    "not_found",
+    "without_422",
+]
 
 logger = logging.getLogger("visiongrid.api")
 
-VALIDATION_STATUS = 400
+#: Routes raise the contract's error type directly; the name reads well at a raise site.
+APIError = VisionGridError
+
+_HTTP_CODES: Final[dict[int, ErrorCode]] = {
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+}
+_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "invalid request: `error.field` names the offending field",
+    401: "missing, invalid or revoked API key",
+    404: "no such resource in this project",
+    409: "conflicts with the resource's current state",
+    413: "body, media or object larger than the configured limit",
+    500: "a model failed on this input (the replicas keep serving)",
+    502: "every external describe provider failed",
+    503: "a backing service (object storage, vector store, models) is unavailable",
+}
 
 
-class APIError(Exception):
-    """An error with its HTTP status, stable code and (optionally) the request field at fault."""
-
-    def __init__(self, http_status: int, code: str, message: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = http_status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.extra = extra
+def not_found(what: str, ident: str, field: str | None = None) -> VisionGridError:
+    return VisionGridError(ErrorCode.NOT_FOUND, f"{what} {ident!r} not found", field)
 
 
-def not_found(what: str, ident: str) -> APIError:
-    return APIError(404, "not_found", f"{what} {ident!r} not found")
+def error_response(error: VisionGridError) -> JSONResponse:
+    """The response of ``error``: its status from the code table, the envelope as the body (a request
+    error's message starts with its field, ``steps[0].model: ...``, as it always has)."""
+    message = str(error) if isinstance(error, PlanError) else error.message
+    body = {"error": {"code": error.code, "message": message, "field": error.field, **error.extra}}
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(status_code=error.status, content=body, headers=headers)
 
 
-def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field, **extra}}
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route: 400 and 401 always, plus ``statuses``."""
+    return {
+        status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(status, "error")}
+        for status in sorted({400, 401, *statuses})
+    }
 
 
-def field_path(location: Sequence[int | str]) -> str:
-    """``("body", "input", 0, "url")`` → ``"input[0].url"``."""
-    parts = list(location)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not str(part).startswith("function-"):
-            path += f".{part}" if path else str(part)
-    return path or "body"
-
-
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content=body, headers=headers)
+def without_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop FastAPI's automatic 422 ``{detail}`` responses and their schemas: this API never sends them."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict):
+                operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    return schema
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def api_error(_: Request, error: APIError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return _json(error.status, error_body(error.code, error.message, error.field, **error.extra), headers)
+    @app.exception_handler(VisionGridError)
+    async def visiongrid_error(_: Request, error: VisionGridError) -> JSONResponse:
+        if error.status >= 500:
+            logger.error("%s: %s", error.code, error.message)
+        return error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0]
-        field = field_path(first.get("loc", ()))
-        message = str(first.get("msg", "invalid request"))
-        if first.get("type") == "json_invalid":
-            return _json(VALIDATION_STATUS, error_body("invalid_json", f"request body is not valid JSON: {message}"))
-        return _json(VALIDATION_STATUS, error_body("invalid_request", f"{field}: {message}", field))
-
-    @app.exception_handler(PlanError)
-    async def plan_error(_: Request, error: PlanError) -> JSONResponse:
-        return _json(VALIDATION_STATUS, error_body("invalid_request", str(error), error.field))
-
-    @app.exception_handler(StepFailedError)
-    async def step_failed(_: Request, error: StepFailedError) -> JSONResponse:
-        # a model could not process this image (the replica lives on): the server's fault, named by step
-        return _json(500, error_body(error.code, str(error)))
-
-    @app.exception_handler(DescribeError)
-    async def describe_failed(_: Request, error: DescribeError) -> JSONResponse:
-        message = f"every describe provider failed; last {error.provider}: {error}"
-        return _json(502, error_body("describe_failed", message))
-
-    @app.exception_handler(MediaError)
-    async def media_error(_: Request, error: MediaError) -> JSONResponse:
-        status = 413 if error.code == "media_too_large" else VALIDATION_STATUS
-        return _json(status, error_body(error.code, error.message, error.field))
-
-    @app.exception_handler(StoragePathError)
-    async def storage_path_error(_: Request, error: StoragePathError) -> JSONResponse:
-        return _json(VALIDATION_STATUS, error_body("invalid_path", str(error), error.field))
-
-    @app.exception_handler(ObjectNotFound)
-    async def object_not_found(_: Request, error: ObjectNotFound) -> JSONResponse:
-        return _json(404, error_body("not_found", str(error) or "file not found"))
-
-    @app.exception_handler(ObjectTooLarge)
-    async def object_too_large(_: Request, error: ObjectTooLarge) -> JSONResponse:
-        return _json(413, error_body("object_too_large", str(error), "size"))
+        return error_response(plan_error(error.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(error.status_code, "http_error")
-        return _json(error.status_code, error_body(code, str(error.detail)), getattr(error, "headers", None))
+        code = _HTTP_CODES.get(error.status_code, ErrorCode.INVALID_REQUEST)
+        response = error_response(VisionGridError(code, str(error.detail)))
+        response.status_code = error.status_code
+        response.headers.update(getattr(error, "headers", None) or {})
+        return response
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=error)
-        return _json(500, error_body("internal_error", "internal server error"))
+        return error_response(VisionGridError(ErrorCode.INTERNAL_ERROR, "internal server error"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.errors import APIError
+from contract.errors import ErrorCode
 from pipelines.describe import VLMDescriber
 from pipelines.executor import StepModels
 from store.archive import Archive
@@ -52,30 +53,30 @@ class Services:
 
     def objects_or_raise(self) -> ObjectStore:
         if self.objects is None:
-            raise APIError(503, "storage_unavailable", "object storage is not configured")
+            raise APIError(ErrorCode.STORAGE_UNAVAILABLE, "object storage is not configured")
         return self.objects
 
     def vlm_client(self) -> VLMDescriber | None:
         """The external describe providers' client, made on first need (none configured: None)."""
         if self.vlm is None and self.settings.vlm_providers:
-            from deployments.vlm import VLMClient
+            from store.vlm import VLMClient
 
             self.vlm = VLMClient()
         return self.vlm
 
     def collections_or_raise(self) -> CollectionStore:
         if self.collections is None:
-            raise APIError(503, "vectors_unavailable", "vector collections are not configured")
+            raise APIError(ErrorCode.VECTORS_UNAVAILABLE, "vector collections are not configured")
         return self.collections
 
     def models_or_raise(self) -> StepModels:
         if self.models is None:
-            raise APIError(503, "models_unavailable", "no model deployments are attached to this API process")
+            raise APIError(ErrorCode.MODELS_UNAVAILABLE, "no model deployments are attached to this API process")
         return self.models
 
     def uploads_or_raise(self) -> UploadStore:
         if self.uploads is None:
-            raise APIError(503, "storage_unavailable", "object storage is not configured")
+            raise APIError(ErrorCode.STORAGE_UNAVAILABLE, "object storage is not configured")
         return self.uploads
 
     @classmethod

@@ -25,6 +25,17 @@ SSE_HEADERS = {
     "Connection": "keep-alive",
 }
 KEEPALIVE = b": keep-alive\n\n"
+#: The OpenAPI 200 response of an SSE route: each ``data:`` line is a Chunk (components/schemas/Chunk).
+SSE_OPENAPI = {
+    "description": "text/event-stream: `id: <byte offset after the event>` + `data: <Chunk JSON>` per event, "
+    "then `data: [DONE]`; `: keep-alive` comments while waiting",
+    "content": {
+        "text/event-stream": {
+            "schema": {"type": "string", "description": "SSE events; each data line is a Chunk"},
+            "x-sse-data": {"$ref": "#/components/schemas/Chunk"},
+        }
+    },
+}
 DONE_EVENT_END = f"data: {DONE_DATA}\n\n".encode()
 
 

@@ -1,23 +1,26 @@
-"""Turn a stored video request into a :class:`TaskPlan` the runner can execute.
+"""Turn a validated video request into a :class:`TaskPlan` the runner can execute.
 
-The API validates requests at submit time, but the runner parses the stored JSON again here because
-the database is a trust boundary in time: a request stored by an older API version, or edited by hand,
-must fail the task with a named field (:class:`PlanError`) rather than crash a worker half-way through a
-video. Parsing is pure (no settings, no I/O) so the API can call :meth:`TaskPlan.from_request` too and
-report exactly the same field names a runner would.
+Validation is the contract's (:class:`contract.video.ProcessRequest`); the runner re-validates the
+stored JSON with the same model (``context={"stored": True}``) because the database is a trust
+boundary in time. What is left here is what a client never sees: contract defaults filled in,
+the decoder's sampling and range values, and the executable step plan.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
+from pydantic import ValidationError
+
+from contract.common import plan_error
+from contract.video import ProcessRequest, Range, VideoInput
+from contract.video import Sampling as SamplingSpec
 from models.registry import UnknownModelError, get_model
 from pipelines.decode import FrameRange, Sampling
 from pipelines.describe import UnknownProviderError, resolve_chain
-from pipelines.step_specs import KNOWN_STEP_MODELS, DetectParams, PlanError, StepPlan, mapping, parse_steps
+from pipelines.step_specs import KNOWN_STEP_MODELS, DetectParams, PlanError, StepPlan, plan_steps
 from visiongrid.settings import Settings
 
 __all__ = [
@@ -32,67 +35,33 @@ __all__ = [
 #: Contract defaults, applied when the stored request leaves the field out.
 DEFAULT_SAMPLING_FPS: Final[float] = 1.0
 DEFAULT_MAX_FRAMES: Final[int] = 3000
-_INPUT_TYPES: Final[tuple[str, ...]] = ("video_url", "video_base64")
+#: Keys older versions stored that the contract no longer has (a local staging path, long gone).
+_LEGACY_INPUT_KEYS: Final[tuple[str, ...]] = ("staged_path",)
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
-    """Real numbers only: ``True`` is not 1 frame per second."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _optional_str(value: object, field: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise PlanError(field, "must be a non-empty string")
-    return value
-
-
-def _parse_sampling(raw: object) -> Sampling:
-    field = "input[0].sampling"
-    spec = mapping(raw, field, optional=True)
+def _sampling(spec: SamplingSpec | None) -> Sampling:
     if spec is None:
         return Sampling(mode="fps", value=DEFAULT_SAMPLING_FPS)
-    mode = spec.get("mode", "fps")
-    if mode not in ("fps", "keyframe", "interval"):
-        raise PlanError(f"{field}.mode", f"must be one of 'fps', 'keyframe', 'interval', got {mode!r}")
-    value = spec.get("value")
-    if mode == "fps" and value is None:
-        value = DEFAULT_SAMPLING_FPS  # the contract's default rate
-    if mode == "keyframe":
-        value = None  # ignored by the decoder; normalised so plans compare equal
-    elif value is None:
-        raise PlanError(f"{field}.value", f"is required for mode {mode!r}")
-    try:
-        return Sampling(mode=mode, value=float(value) if _is_number(value) else value)  # Sampling rejects the rest
-    except ValueError as exc:
-        raise PlanError(f"{field}.value", str(exc)) from exc
+    if spec.mode == "keyframe":
+        return Sampling(mode="keyframe", value=None)  # ignored by the decoder; normalised so plans compare equal
+    return Sampling(mode=spec.mode, value=float(spec.value) if spec.value is not None else DEFAULT_SAMPLING_FPS)
 
 
-def _parse_range(raw: object) -> FrameRange | None:
-    field = "input[0].range"
-    spec = mapping(raw, field, optional=True)
-    if spec is None:
-        return None
-    start, end = spec.get("start"), spec.get("end")
-    unit: Any = spec.get("unit") or "seconds"  # FrameRange validates it
-    if start is None and end is None:
-        return None  # "the full video" said explicitly
-    try:
-        return FrameRange(start=start, end=end, unit=unit)
-    except ValueError as exc:
-        message = str(exc)
-        # FrameRange names the bad part first ("range.end (...) must be ..."): map it to the request path.
-        part = next((name for name in ("unit", "start", "end") if message.startswith(f"range.{name}")), None)
-        raise PlanError(f"{field}.{part}" if part else field, message) from exc
+def _frame_range(spec: Range | None) -> FrameRange | None:
+    if spec is None or (spec.start is None and spec.end is None):
+        return None  # "the full video", said explicitly or not
+    return FrameRange(start=spec.start, end=spec.end, unit=spec.unit)
 
 
-def _parse_max_frames(value: object) -> int:
-    if value is None:
-        return DEFAULT_MAX_FRAMES
-    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value) or int(value) < 1:
-        raise PlanError("input[0].max_frames", f"must be an integer >= 1, got {value!r}")
-    return int(value)
+def _without_legacy_keys(request: Mapping[str, Any]) -> dict[str, Any]:
+    inputs = request.get("input")
+    if not isinstance(inputs, list):
+        return dict(request)
+    upgraded = [
+        {k: v for k, v in item.items() if k not in _LEGACY_INPUT_KEYS} if isinstance(item, Mapping) else item
+        for item in inputs
+    ]
+    return {**request, "input": upgraded}
 
 
 @dataclass(frozen=True)
@@ -120,31 +89,28 @@ class TaskPlan:
 
     @classmethod
     def from_request(cls, request: Mapping[str, Any]) -> TaskPlan:
-        """Parse the validated request dict (see the pipelines API spec); raises :class:`PlanError`."""
+        """Validate a stored request with the contract and plan it; raises :class:`PlanError`."""
         if not isinstance(request, Mapping):
             raise PlanError("request", "must be an object")
-        inputs = request.get("input")
-        if not isinstance(inputs, list) or len(inputs) != 1:
-            raise PlanError("input", "must be a list with exactly one element")
-        source = mapping(inputs[0], "input[0]")
-        assert source is not None  # not optional: _mapping raised otherwise
-        kind = source.get("type")
-        if kind not in _INPUT_TYPES:
-            raise PlanError("input[0].type", f"must be one of {list(_INPUT_TYPES)}, got {kind!r}")
-        # A base64 input is staged to storage by the API before the task is stored, so every runnable
-        # request has a URL. Requests stored by older versions may carry "staged_path" (a local file):
-        # it is ignored, and such a request without a URL has no media to read.
-        url = _optional_str(source.get("url"), "input[0].url")
-        if url is None:
-            raise PlanError("input[0].url", "no video to read: the request has no URL")
+        try:
+            body = ProcessRequest.model_validate(_without_legacy_keys(request), context={"stored": True})
+        except ValidationError as exc:
+            raise plan_error(exc) from None
+        return cls.of(body)
 
+    @classmethod
+    def of(cls, body: ProcessRequest) -> TaskPlan:
+        """The plan of a validated request (its one input must carry a URL by now)."""
+        source: VideoInput = body.input[0]
+        if source.url is None:
+            raise PlanError("input[0].url", "no video to read: the request has no URL")
         return cls(
-            source_url=url,
-            sampling=_parse_sampling(source.get("sampling")),
-            frame_range=_parse_range(source.get("range")),
-            max_frames=_parse_max_frames(source.get("max_frames")),
-            model_hint=_optional_str(request.get("model"), "model"),
-            steps=parse_steps(request.get("steps")),
+            source_url=source.url,
+            sampling=_sampling(source.sampling),
+            frame_range=_frame_range(source.range),
+            max_frames=source.max_frames or DEFAULT_MAX_FRAMES,
+            model_hint=body.model,
+            steps=plan_steps(body.steps),
         )
 
 

@@ -1,28 +1,29 @@
-"""Parse ``steps[]`` (models, parameters, ``when`` filters) into validated, immutable step specs.
+"""Executable step specs: the contract's validated ``steps[]`` with class names resolved to ids.
 
-One parser serves the video tasks, the image batch and the synchronous vision endpoints, so a request
-gets the same field names in its errors (``steps[1].when.class_is``) wherever it was sent. Parsing is
-pure: no settings, no models, no I/O; names of registered detectors and providers are checked by the
-callers that know them.
-
-Where a step runs is decided here, once: ``ocr`` and ``face`` work on each target's crop when a
-``detect`` step comes before them, and on the whole frame otherwise, where each text line / face they
-find becomes a target of its own (class ``text`` / ``face``). ``feature`` needs targets; ``describe``
-describes the frame (or a segment of frames) and its ``when`` chooses which targets it mentions.
+Validation is the contract's (:mod:`contract.steps`): one definition for video tasks, image batches
+and the synchronous vision endpoints, with the same field names in errors wherever a request was sent.
+What is left here is what a runner needs and a client never sees: class ids for ``when`` masks, the
+request's own words for each id (``labels``), and where each step runs — ``ocr`` and ``face`` work on
+each target's crop when a ``detect`` step comes before them, and on the whole frame otherwise, where
+each text line / face they find becomes a target of its own (class ``text`` / ``face``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeGuard
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter, ValidationError
 
+import contract.steps as contract
+from contract.common import plan_error
+from contract.errors import PlanError
+from contract.steps import FRAME_CAPABLE_STEPS, KNOWN_STEP_MODELS, StepList
 from kernels.detections import Detections
-from models.coco import UnknownClassError, class_ids_for, resolve_classes
+from models.coco import class_ids_for, resolve_classes
 
 __all__ = [
     "KNOWN_STEP_MODELS",
@@ -36,92 +37,12 @@ __all__ = [
     "StepSpec",
     "When",
     "parse_steps",
+    "plan_steps",
 ]
 
 StepModel = Literal["detect", "ocr", "feature", "face", "describe"]
-#: Step models this build runs, in the order the docs list them.
-KNOWN_STEP_MODELS: Final[tuple[str, ...]] = ("detect", "ocr", "feature", "face", "describe")
-#: Steps that can work on the whole frame and create targets when no detect step precedes them.
-_FRAME_CAPABLE: Final[frozenset[str]] = frozenset({"ocr", "face"})
-_WHEN_KEYS: Final[tuple[str, ...]] = (
-    "class_is",
-    "class_not",
-    "min_confidence",
-    "max_confidence",
-    "min_width",
-    "min_height",
-    "track_is",
-)
-
-
-class PlanError(ValueError):
-    """A request that cannot be executed; ``field`` is the JSON path of the offending value.
-
-    The field uses the request's own path syntax (``input[0].sampling.value``, ``steps[1].model``) so the
-    API can return it verbatim and a client can point at the exact input that was wrong.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def is_number(value: object) -> TypeGuard[int | float]:
-    """Real, finite numbers only: ``True`` is not a confidence and NaN is not a threshold."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def mapping(value: object, field: str, *, optional: bool = False) -> Mapping[str, Any] | None:
-    """``value`` as an object, or a :class:`PlanError` naming ``field``."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, Mapping):
-        raise PlanError(field, f"must be an object, got {type(value).__name__}")
-    return value
-
-
-def _unknown_keys(spec: Mapping[str, Any], allowed: Sequence[str], field: str) -> None:
-    unknown = sorted(set(spec) - set(allowed))
-    if unknown:
-        raise PlanError(f"{field}.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
-
-
-def _unit_interval(value: object, field: str) -> float | None:
-    if value is None:
-        return None
-    if not is_number(value) or not 0.0 <= float(value) <= 1.0:
-        raise PlanError(field, f"must be a number between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def _non_negative(value: object, field: str) -> float | None:
-    if value is None:
-        return None
-    if not is_number(value) or float(value) < 0:
-        raise PlanError(field, f"must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _bool(value: object, field: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise PlanError(field, f"must be true or false, got {value!r}")
-    return value
-
-
-def _class_names(value: object, field: str) -> tuple[tuple[str, ...], dict[int, str]]:
-    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
-        raise PlanError(field, "must be a non-empty list of class names")
-    if not all(isinstance(name, str) and name.strip() for name in value):
-        raise PlanError(field, "every class name must be a non-empty string")
-    try:
-        labels = resolve_classes(value)
-    except UnknownClassError as exc:
-        raise PlanError(field, str(exc)) from exc
-    assert labels is not None
-    return tuple(value), labels
+_STEPS: TypeAdapter[list[contract.Step]] = TypeAdapter(StepList)
+_WHEN: TypeAdapter[contract.When | None] = TypeAdapter(contract.When | None)
 
 
 # ---------------------------------------------------------------------------------------------- when
@@ -146,30 +67,26 @@ class When:
 
     @classmethod
     def parse(cls, raw: object, field: str) -> When | None:
-        spec = mapping(raw, field, optional=True)
+        """Validate ``raw`` with the contract's ``When`` (errors name ``field``) and resolve it."""
+        try:
+            spec = _WHEN.validate_python(raw)
+        except ValidationError as exc:
+            raise plan_error(exc, field) from None
+        return cls.of(spec)
+
+    @classmethod
+    def of(cls, spec: contract.When | None) -> When | None:
+        """The executable filter of a validated ``when`` (class names resolved to ids)."""
         if spec is None:
             return None
-        _unknown_keys(spec, _WHEN_KEYS, field)
-        if not spec:
-            raise PlanError(field, f"must set at least one of {list(_WHEN_KEYS)} (leave it out to match every target)")
-        low = _unit_interval(spec.get("min_confidence"), f"{field}.min_confidence")
-        high = _unit_interval(spec.get("max_confidence"), f"{field}.max_confidence")
-        if low is not None and high is not None and low > high:
-            raise PlanError(f"{field}.max_confidence", f"must be >= min_confidence ({low}), got {high}")
-        tracks = spec.get("track_is")
-        track_ids: frozenset[int] | None = None
-        if tracks is not None:
-            if not isinstance(tracks, list) or not tracks or not all(_is_int(t) and t >= 0 for t in tracks):
-                raise PlanError(f"{field}.track_is", "must be a non-empty list of track ids (integers >= 0)")
-            track_ids = frozenset(int(t) for t in tracks)
         return cls(
-            class_ids=_ids(spec.get("class_is"), f"{field}.class_is"),
-            excluded_ids=_ids(spec.get("class_not"), f"{field}.class_not"),
-            min_confidence=low,
-            max_confidence=high,
-            min_width=_non_negative(spec.get("min_width"), f"{field}.min_width"),
-            min_height=_non_negative(spec.get("min_height"), f"{field}.min_height"),
-            track_ids=track_ids,
+            class_ids=_ids(spec.class_is),
+            excluded_ids=_ids(spec.class_not),
+            min_confidence=spec.min_confidence,
+            max_confidence=spec.max_confidence,
+            min_width=spec.min_width,
+            min_height=spec.min_height,
+            track_ids=frozenset(spec.track_is) if spec.track_is is not None else None,
         )
 
     def mask(self, detections: Detections) -> npt.NDArray[np.bool_]:
@@ -192,24 +109,10 @@ class When:
         return keep
 
 
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _ids(value: object, field: str) -> frozenset[int] | None:
-    if value is None:
+def _ids(names: list[str] | None) -> frozenset[int] | None:
+    if names is None:
         return None
-    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
-        raise PlanError(field, "must be a non-empty list of class names")
-    ids: set[int] = set()
-    for position, name in enumerate(value):
-        if not isinstance(name, str) or not name.strip():
-            raise PlanError(f"{field}[{position}]", "must be a non-empty class name")
-        try:
-            ids.update(class_ids_for(name))
-        except UnknownClassError as exc:
-            raise PlanError(f"{field}[{position}]", str(exc)) from exc
-    return frozenset(ids)
+    return frozenset(class_id for name in names for class_id in class_ids_for(name))
 
 
 # ---------------------------------------------------------------------------------------------- parameters
@@ -229,29 +132,12 @@ class DetectParams:
     def class_filter(self) -> tuple[int, ...] | None:
         return tuple(sorted(self.labels)) if self.labels is not None else None
 
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], field: str) -> DetectParams:
-        _unknown_keys(params, ("classes", "min_confidence", "model"), field)
-        classes, labels = (None, None)
-        if params.get("classes") is not None:
-            classes, labels = _class_names(params["classes"], f"{field}.classes")
-        model = params.get("model")
-        if model is not None and (not isinstance(model, str) or not model):
-            raise PlanError(f"{field}.model", "must be the name of a registered detector")
-        return cls(classes, labels, _unit_interval(params.get("min_confidence"), f"{field}.min_confidence"), model)
-
 
 @dataclass(frozen=True)
 class OcrParams:
     """``ocr``: text lines read below ``min_confidence`` are dropped."""
 
     min_confidence: float = 0.5
-
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], field: str) -> OcrParams:
-        _unknown_keys(params, ("min_confidence",), field)
-        floor = _unit_interval(params.get("min_confidence"), f"{field}.min_confidence")
-        return cls() if floor is None else cls(floor)
 
 
 @dataclass(frozen=True)
@@ -262,14 +148,6 @@ class FeatureParams:
     include_vector: bool = False
     collection: str | None = None
 
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], field: str) -> FeatureParams:
-        _unknown_keys(params, ("include_vector", "collection"), field)
-        collection = params.get("collection")
-        if collection is not None and (not isinstance(collection, str) or not collection or len(collection) > 64):
-            raise PlanError(f"{field}.collection", "must be a vector collection id")
-        return cls(_bool(params.get("include_vector"), f"{field}.include_vector", False), collection)
-
 
 @dataclass(frozen=True)
 class FaceParams:
@@ -278,14 +156,6 @@ class FaceParams:
     min_confidence: float | None = None
     include_vector: bool = False
 
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], field: str) -> FaceParams:
-        _unknown_keys(params, ("min_confidence", "include_vector"), field)
-        return cls(
-            _unit_interval(params.get("min_confidence"), f"{field}.min_confidence"),
-            _bool(params.get("include_vector"), f"{field}.include_vector", False),
-        )
-
 
 @dataclass(frozen=True)
 class DescribeParams:
@@ -293,23 +163,8 @@ class DescribeParams:
 
     segment_frames: int = 1
 
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], field: str) -> DescribeParams:
-        _unknown_keys(params, ("segment_frames",), field)
-        segment = params.get("segment_frames", 1)
-        if not _is_int(segment) or not 1 <= segment <= 10_000:
-            raise PlanError(f"{field}.segment_frames", f"must be an integer between 1 and 10000, got {segment!r}")
-        return cls(segment)
-
 
 StepParams = DetectParams | OcrParams | FeatureParams | FaceParams | DescribeParams
-_PARSERS: Final[dict[str, Any]] = {
-    "detect": DetectParams,
-    "ocr": OcrParams,
-    "feature": FeatureParams,
-    "face": FaceParams,
-    "describe": DescribeParams,
-}
 
 
 @dataclass(frozen=True)
@@ -367,36 +222,35 @@ class StepPlan:
         return bool(step is not None and getattr(step.params, "include_vector", False))
 
 
-def parse_steps(raw: object, field: str = "steps") -> StepPlan:
-    """Validate ``steps[]``; raises :class:`PlanError` naming the exact field."""
-    if not isinstance(raw, list) or not raw:
-        raise PlanError(field, "must be a non-empty list")
+def _params(step: contract.Step) -> StepParams:
+    """The executable parameters of a validated step."""
+    if isinstance(step, contract.DetectStep):
+        given = step.parameters
+        labels = resolve_classes(given.classes) if given.classes is not None else None
+        classes = tuple(given.classes) if given.classes is not None else None
+        return DetectParams(classes, labels, given.min_confidence, given.model)
+    if isinstance(step, contract.OcrStep):
+        return OcrParams(step.parameters.min_confidence)
+    if isinstance(step, contract.FeatureStep):
+        return FeatureParams(step.parameters.include_vector, step.parameters.collection)
+    if isinstance(step, contract.FaceStep):
+        return FaceParams(step.parameters.min_confidence, step.parameters.include_vector)
+    return DescribeParams(step.parameters.segment_frames)
+
+
+def plan_steps(steps: Sequence[contract.Step]) -> StepPlan:
+    """The executable plan of steps the contract has validated (order rules included)."""
     specs: list[StepSpec] = []
-    seen: set[str] = set()
-    for index, step_raw in enumerate(raw):
-        at = f"{field}[{index}]"
-        step = mapping(step_raw, at)
-        assert step is not None
-        _unknown_keys(step, ("model", "parameters", "when"), at)
-        name = step.get("model")
-        if name not in KNOWN_STEP_MODELS:
-            raise PlanError(f"{at}.model", f"unknown step model {name!r}; known models: {list(KNOWN_STEP_MODELS)}")
-        if name in seen:
-            raise PlanError(f"{at}.model", f"{name!r} may appear only once")
-        if name == "detect" and specs:
-            raise PlanError(f"{at}.model", "'detect' must be the first step: it creates the targets later steps use")
-        params_raw = mapping(step.get("parameters"), f"{at}.parameters", optional=True) or {}
-        params = _PARSERS[name].parse(params_raw, f"{at}.parameters")
-        on_frame = name in _FRAME_CAPABLE and "detect" not in seen
-        when = When.parse(step.get("when"), f"{at}.when")
-        if when is not None and name == "detect":
-            raise PlanError(f"{at}.when", "detect creates the targets: filter with parameters.classes/min_confidence")
-        if when is not None and on_frame:
-            raise PlanError(
-                f"{at}.when", f"{name!r} runs on the whole frame here (no detect step before it); when chooses targets"
-            )
-        if name == "feature" and not seen & {"detect", "ocr", "face"}:
-            raise PlanError(f"{at}.model", "'feature' embeds targets: put a detect, ocr or face step before it")
-        seen.add(name)
-        specs.append(StepSpec(index=index, model=name, params=params, when=when, on_frame=on_frame))
+    for index, step in enumerate(steps):
+        on_frame = step.model in FRAME_CAPABLE_STEPS and not any(spec.model == "detect" for spec in specs)
+        specs.append(StepSpec(index, step.model, _params(step), When.of(step.when), on_frame))
     return StepPlan(tuple(specs))
+
+
+def parse_steps(raw: object, field: str = "steps") -> StepPlan:
+    """Validate raw ``steps[]`` with the contract; raises :class:`PlanError` naming the exact field."""
+    try:
+        steps = _STEPS.validate_python(raw)
+    except ValidationError as exc:
+        raise plan_error(exc, field) from None
+    return plan_steps(steps)

@@ -6,65 +6,28 @@ pass through the API: clients PUT and GET directly against S3 with URLs signed h
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ProjectDep, ServicesDep
-from api.errors import APIError
+from api.errors import APIError, error_responses, not_found
 from api.services import Services
+from contract.errors import ErrorCode
+from contract.storage import FileInfo, FileList, PresignedURL, PresignRequest, UploadRequest
 from store.objects import ObjectInfo, normalise_path, storage_url
 
 router = APIRouter(prefix="/v1/storage", tags=["storage"])
-
-
-class UploadRequest(BaseModel):
-    path: str = Field(min_length=1, max_length=1024)
-    size: int = Field(ge=0, description="exact byte count the client will PUT (signed as Content-Length)")
-    content_type: str | None = Field(None, max_length=200)
-    expires_in: int | None = Field(None, ge=1, description="seconds the URL stays valid")
-
-
-class PresignRequest(BaseModel):
-    path: str = Field(min_length=1, max_length=1024)
-    method: Literal["GET", "PUT"] = "GET"
-    size: int | None = Field(None, ge=0, description="required for PUT")
-    content_type: str | None = Field(None, max_length=200)
-    expires_in: int | None = Field(None, ge=1)
-
-
-class PresignedURL(BaseModel):
-    method: str
-    url: str
-    path: str
-    storage_url: str
-    expires_in: int
-    headers: dict[str, str]
-
-
-class FileInfo(BaseModel):
-    path: str
-    storage_url: str
-    size: int
-    etag: str
-    last_modified: str
-    content_type: str | None
-
-
-class FileList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[FileInfo]
-    next_cursor: str | None
 
 
 def _expiry(services: Services, requested: int | None) -> int:
     settings = services.settings
     expires = requested or settings.presign_default_expiry_s
     if expires > settings.presign_max_expiry_s:
-        raise APIError(400, "invalid_request", f"expires_in must be <= {settings.presign_max_expiry_s}", "expires_in")
+        message = f"expires_in must be <= {settings.presign_max_expiry_s}"
+        raise APIError(ErrorCode.INVALID_REQUEST, message, "expires_in")
     return expires
 
 
@@ -91,7 +54,7 @@ def _put_url(
     )
 
 
-@router.post("/upload", response_model=PresignedURL)
+@router.post("/upload", response_model=PresignedURL, responses=error_responses(413, 503))
 async def upload(body: UploadRequest, project: ProjectDep, services: ServicesDep) -> PresignedURL:
     """A presigned PUT for exactly ``size`` bytes (over the object cap → 413)."""
     path = normalise_path(body.path, "path")
@@ -99,24 +62,24 @@ async def upload(body: UploadRequest, project: ProjectDep, services: ServicesDep
     return await run_in_threadpool(_put_url, services, project, path, body.size, body.content_type, expires)
 
 
-@router.post("/presign", response_model=PresignedURL)
+@router.post("/presign", response_model=PresignedURL, responses=error_responses(404, 413, 503))
 async def presign(body: PresignRequest, project: ProjectDep, services: ServicesDep) -> PresignedURL:
     path = normalise_path(body.path, "path")
     expires = _expiry(services, body.expires_in)
     if body.method == "PUT":
         if body.size is None:
-            raise APIError(400, "invalid_request", "size is required for a PUT URL", "size")
+            raise APIError(ErrorCode.INVALID_REQUEST, "size is required for a PUT URL", "size")
         return await run_in_threadpool(_put_url, services, project, path, body.size, body.content_type, expires)
     url = await run_in_threadpool(services.objects_or_raise().presign_get, project, path, expires)
     return PresignedURL(method="GET", url=url, path=path, storage_url=storage_url(path), expires_in=expires, headers={})
 
 
-@router.get("/files", response_model=FileList)
+@router.get("/files", response_model=FileList, responses=error_responses(503))
 async def list_files(
     project: ProjectDep,
     services: ServicesDep,
-    path: str = "",
-    cursor: str | None = None,
+    path: Annotated[str, Query(max_length=1024, description="folder to list (project-relative)")] = "",
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileList:
     prefix = normalise_path(path.rstrip("/"), "path") + "/" if path.strip("/") else ""
@@ -124,7 +87,12 @@ async def list_files(
     return FileList(data=[_file(item) for item in items], next_cursor=next_cursor)
 
 
-@router.get("/files/{path:path}")
+@router.get(
+    "/files/{path:path}",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: {"description": "to a short-lived presigned GET"}, **error_responses(404, 503)},
+)
 async def get_file(path: str, project: ProjectDep, services: ServicesDep) -> RedirectResponse:
     """302 to a short-lived presigned GET."""
     clean = normalise_path(path, "path")
@@ -133,9 +101,9 @@ async def get_file(path: str, project: ProjectDep, services: ServicesDep) -> Red
     return RedirectResponse(url, status_code=302)
 
 
-@router.delete("/files/{path:path}", status_code=204)
+@router.delete("/files/{path:path}", status_code=204, response_class=Response, responses=error_responses(404, 503))
 async def delete_file(path: str, project: ProjectDep, services: ServicesDep) -> Response:
     clean = normalise_path(path, "path")
     if not await run_in_threadpool(services.objects_or_raise().delete, project, clean):
-        raise APIError(404, "not_found", f"file {clean!r} not found")
+        raise not_found("file", clean)
     return Response(status_code=204)

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ProjectDep, ServicesDep
-from api.errors import APIError
+from api.errors import APIError, error_responses, not_found
 from api.services import Services
+from contract.errors import ErrorCode
+from contract.storage import ChunkReceived, CreateUpload, FinalizedUpload, UploadView
 from store.objects import storage_url
-from store.uploads import UploadClosed, UploadError, UploadNotFound, UploadRecord, UploadStore
+from store.uploads import UploadRecord, UploadStore
 
 router = APIRouter(prefix="/v1/storage/uploads", tags=["storage"])
-
-
-class CreateUpload(BaseModel):
-    path: str = Field(min_length=1, max_length=1024)
-    size: int = Field(ge=1)
-    sha256: str = Field(min_length=64, max_length=64)
-    content_type: str | None = Field(None, max_length=200)
-
-
-class UploadView(BaseModel):
-    id: str
-    object: Literal["storage.upload"] = "storage.upload"
-    path: str
-    size: int
-    chunk_size: int
-    chunks: int
-    received: list[int]
-    status: str
-
-
-class ChunkReceived(BaseModel):
-    received: list[int]
-
-
-class FinalizedUpload(BaseModel):
-    path: str
-    storage_url: str
-    size: int
-    sha256: str
 
 
 def _store(services: Services) -> UploadStore:
@@ -62,68 +34,61 @@ def _view(record: UploadRecord, received: list[int]) -> UploadView:
     )
 
 
-def _api_error(exc: Exception) -> APIError:
-    if isinstance(exc, UploadNotFound):
-        return APIError(404, "not_found", str(exc))
-    if isinstance(exc, UploadClosed):
-        return APIError(409, "upload_closed", str(exc))
-    assert isinstance(exc, UploadError)
-    return APIError(400, exc.code, exc.message, exc.field, **exc.extra)
-
-
-@router.post("", status_code=201, response_model=UploadView)
+@router.post("", status_code=201, response_model=UploadView, responses=error_responses(413, 503))
 async def create_upload(body: CreateUpload, project: ProjectDep, services: ServicesDep) -> UploadView:
     store = _store(services)
-    try:
-        record = await run_in_threadpool(store.create, project, body.path, body.size, body.sha256, body.content_type)
-    except UploadError as exc:
-        raise _api_error(exc) from exc
+    record = await run_in_threadpool(store.create, project, body.path, body.size, body.sha256, body.content_type)
     return _view(record, [])
 
 
-@router.put("/{upload_id}/chunks/{n}", response_model=ChunkReceived)
+@router.put(
+    "/{upload_id}/chunks/{n}",
+    response_model=ChunkReceived,
+    responses=error_responses(404, 409, 503),
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "required": True,
+        }
+    },
+)
 async def put_chunk(
-    upload_id: str, n: int, request: Request, project: ProjectDep, services: ServicesDep
+    upload_id: str,
+    n: Annotated[int, Path(ge=0, le=2**31, description="chunk number, 0-based")],
+    request: Request,
+    project: ProjectDep,
+    services: ServicesDep,
 ) -> ChunkReceived:
     store = _store(services)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > store.chunk_size:
-        raise APIError(400, "invalid_chunk_length", f"a chunk is at most {store.chunk_size} bytes", "body")
+        raise APIError(ErrorCode.INVALID_CHUNK_LENGTH, f"a chunk is at most {store.chunk_size} bytes", "body")
     data = await request.body()
-    try:
-        received = await run_in_threadpool(store.put_chunk, project, upload_id, n, data)
-    except (UploadError, UploadNotFound, UploadClosed) as exc:
-        raise _api_error(exc) from exc
+    received = await run_in_threadpool(store.put_chunk, project, upload_id, n, data)
     return ChunkReceived(received=received)
 
 
-@router.get("/{upload_id}", response_model=UploadView)
+@router.get("/{upload_id}", response_model=UploadView, responses=error_responses(404, 503))
 async def get_upload(upload_id: str, project: ProjectDep, services: ServicesDep) -> UploadView:
     store = _store(services)
     record = await run_in_threadpool(store.get, project, upload_id)
     if record is None:
-        raise _api_error(UploadNotFound(f"upload {upload_id!r} not found"))
+        raise not_found("upload", upload_id)
     received = await run_in_threadpool(store.received, project, upload_id)
     return _view(record, received)
 
 
-@router.post("/{upload_id}/finalize", response_model=FinalizedUpload)
+@router.post("/{upload_id}/finalize", response_model=FinalizedUpload, responses=error_responses(404, 409, 503))
 async def finalize_upload(upload_id: str, project: ProjectDep, services: ServicesDep) -> FinalizedUpload:
     store = _store(services)
-    try:
-        path = await run_in_threadpool(store.finalize, project, upload_id)
-    except (UploadError, UploadNotFound, UploadClosed) as exc:
-        raise _api_error(exc) from exc
+    path = await run_in_threadpool(store.finalize, project, upload_id)
     record = await run_in_threadpool(store.get, project, upload_id)
     assert record is not None
     return FinalizedUpload(path=path, storage_url=storage_url(path), size=record.size, sha256=record.sha256)
 
 
-@router.delete("/{upload_id}", status_code=204)
+@router.delete("/{upload_id}", status_code=204, response_class=Response, responses=error_responses(404, 409, 503))
 async def abort_upload(upload_id: str, project: ProjectDep, services: ServicesDep) -> Response:
     store = _store(services)
-    try:
-        await run_in_threadpool(store.abort, project, upload_id)
-    except (UploadNotFound, UploadClosed) as exc:
-        raise _api_error(exc) from exc
+    await run_in_threadpool(store.abort, project, upload_id)
     return Response(status_code=204)

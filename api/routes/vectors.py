@@ -16,18 +16,30 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ProjectDep, ServicesDep
-from api.errors import APIError, not_found
-from api.schemas import CollectionCreate, ImageIn, IndexRequest, SearchRequest
+from api.errors import APIError, error_responses, not_found
 from api.services import Services
+from contract.errors import ErrorCode, VisionGridError
+from contract.filters import Where, all_of, where_to_json
+from contract.vectors import (
+    Collection,
+    CollectionCreate,
+    CollectionList,
+    EmbeddingModelList,
+    IndexRequest,
+    IndexResult,
+    ItemList,
+    SearchRequest,
+    SearchResults,
+)
+from contract.vision import ImageIn
 from pipelines.chunks import EMBEDDINGS_KEY
-from pipelines.step_specs import PlanError
-from pipelines.vectors import BUNDLES, SPACES, ItemError, check_bundle
+from pipelines.vectors import BUNDLES, SPACES, check_bundle
 from store.collections import CollectionExistsError
 from store.records import CollectionRecord
-from store.vector_index import FilterError, VectorStoreUnavailable, conditions_to_where, validate_where
 
 router = APIRouter(prefix="/v1/vectors", tags=["vectors"])
 
+_MAX_OFFSET: Final[int] = 2**63 - 1
 _AUDIO: Final[str] = "no offline audio embedding model exists in this build (none is available offline)"
 
 
@@ -38,35 +50,34 @@ def unwrap(error: BaseException) -> BaseException:
 
 
 async def call(services: Services, method: str, *args: Any) -> Any:
-    """Call the vectors deployment; map its typed errors to HTTP."""
+    """Call the vectors deployment; its typed errors (unwrapped from Ray's) are raised as they are."""
     handle = services.vectors
     if handle is None:
-        raise APIError(503, "vectors_unavailable", "no vectors deployment is attached to this API process")
+        raise APIError(ErrorCode.VECTORS_UNAVAILABLE, "no vectors deployment is attached to this API process")
     try:
         return await getattr(handle, method).remote(*args)
     except Exception as exc:
         error = unwrap(exc)
-        if isinstance(error, VectorStoreUnavailable):
-            raise APIError(503, "vectors_unavailable", f"the vector store is unavailable: {error}") from None
-        if isinstance(error, ItemError):
-            status = 413 if error.code in ("media_too_large", "image_too_large") else 400
-            raise APIError(status, error.code, error.message, error.field) from None
+        if isinstance(error, VisionGridError):
+            raise error from None
         raise
 
 
-def _view(collection: CollectionRecord) -> dict[str, Any]:
-    return {
-        "id": collection.id,
-        "object": "vector.collection",
-        "name": collection.name,
-        "model": collection.model,
-        "metric": collection.metric,
-        "spaces": [
-            {"space": space, "model": SPACES[space].model, "dim": SPACES[space].dim} for space in collection.spaces
-        ],
-        "metadata": collection.metadata,
-        "created_at": collection.created_at.isoformat(),
-    }
+def _view(collection: CollectionRecord) -> Collection:
+    return Collection.model_validate(
+        {
+            "id": collection.id,
+            "object": "vector.collection",
+            "name": collection.name,
+            "model": collection.model,
+            "metric": collection.metric,
+            "spaces": [
+                {"space": space, "model": SPACES[space].model, "dim": SPACES[space].dim} for space in collection.spaces
+            ],
+            "metadata": collection.metadata,
+            "created_at": collection.created_at.isoformat(),
+        }
+    )
 
 
 async def _collection(services: Services, project: str, collection_id: str) -> CollectionRecord:
@@ -76,42 +87,41 @@ async def _collection(services: Services, project: str, collection_id: str) -> C
     return record
 
 
-@router.get("/models")
-async def models(_: ProjectDep) -> dict[str, Any]:
+@router.get("/models", response_model=EmbeddingModelList, responses=error_responses())
+async def models(_: ProjectDep) -> EmbeddingModelList:
     """Embedding spaces (modality, dimension, what they are good for) and the collection models."""
-    return {
-        "object": "list",
-        "data": [
-            {
-                "id": info.model,
-                "object": "embedding_model",
-                "space": info.name,
-                "modality": info.modality,
-                "dim": info.dim,
-                "description": info.description,
-            }
-            for info in SPACES.values()
-        ],
-        "collection_models": {name: list(spaces) for name, spaces in BUNDLES.items()},
-        "text_to_image": "through the built-in descriptions of indexed images (text space); no joint "
-        "text-image model exists offline",
-        "audio": _AUDIO,
-    }
+    return EmbeddingModelList.model_validate(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": info.model,
+                    "object": "embedding_model",
+                    "space": info.name,
+                    "modality": info.modality,
+                    "dim": info.dim,
+                    "description": info.description,
+                }
+                for info in SPACES.values()
+            ],
+            "collection_models": {name: list(spaces) for name, spaces in BUNDLES.items()},
+            "text_to_image": "through the built-in descriptions of indexed images (text space); no joint "
+            "text-image model exists offline",
+            "audio": _AUDIO,
+        }
+    )
 
 
-@router.post("/collections", status_code=201)
-async def create_collection(body: CollectionCreate, project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
-    try:
-        spaces = check_bundle(body.model)
-    except PlanError as exc:
-        raise APIError(400, "invalid_request", exc.message, exc.field) from None
+@router.post("/collections", status_code=201, response_model=Collection, responses=error_responses(409, 503))
+async def create_collection(body: CollectionCreate, project: ProjectDep, services: ServicesDep) -> Collection:
+    spaces = check_bundle(body.model)
     store = services.collections_or_raise()
     try:
         record = await run_in_threadpool(
             store.create, project, body.name, body.model, body.metric, list(spaces), dict(body.metadata)
         )
     except CollectionExistsError as exc:
-        raise APIError(409, "collection_exists", str(exc), "name") from None
+        raise APIError(ErrorCode.COLLECTION_EXISTS, str(exc), "name") from None
     try:
         await call(services, "create_spaces", record)
     except BaseException:
@@ -120,18 +130,20 @@ async def create_collection(body: CollectionCreate, project: ProjectDep, service
     return _view(record)
 
 
-@router.get("/collections")
-async def list_collections(project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/collections", response_model=CollectionList, responses=error_responses(503))
+async def list_collections(project: ProjectDep, services: ServicesDep) -> CollectionList:
     records = await run_in_threadpool(services.collections_or_raise().list, project)
-    return {"object": "list", "data": [_view(record) for record in records]}
+    return CollectionList(data=[_view(record) for record in records])
 
 
-@router.get("/collections/{collection_id}")
-async def get_collection(collection_id: str, project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/collections/{collection_id}", response_model=Collection, responses=error_responses(404, 503))
+async def get_collection(collection_id: str, project: ProjectDep, services: ServicesDep) -> Collection:
     return _view(await _collection(services, project, collection_id))
 
 
-@router.delete("/collections/{collection_id}", status_code=204)
+@router.delete(
+    "/collections/{collection_id}", status_code=204, response_class=Response, responses=error_responses(404, 503)
+)
 async def delete_collection(collection_id: str, project: ProjectDep, services: ServicesDep) -> Response:
     """Drops the vectors first: if Chroma is down (503) the collection stays, nothing is orphaned."""
     record = await _collection(services, project, collection_id)
@@ -140,62 +152,58 @@ async def delete_collection(collection_id: str, project: ProjectDep, services: S
     return Response(status_code=204)
 
 
-@router.post("/collections/{collection_id}/index")
+@router.post("/collections/{collection_id}/index", response_model=IndexResult, responses=error_responses(404, 413, 503))
 async def index_items(
     collection_id: str, body: IndexRequest, project: ProjectDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> IndexResult:
     """Embed and store items, idempotent on ``id``; a bad item fails the batch (nothing stored) and
     is named by its field."""
     if len(body.items) > services.settings.max_index_items:
-        raise APIError(400, "too_many_items", f"at most {services.settings.max_index_items} items", "items")
+        raise APIError(ErrorCode.TOO_MANY_ITEMS, f"at most {services.settings.max_index_items} items", "items")
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     for position, item in enumerate(body.items):
         field = f"items[{position}]"
         if item.audio is not None:
-            raise APIError(400, "unsupported_modality", _AUDIO, f"{field}.audio")
+            raise APIError(ErrorCode.UNSUPPORTED_MODALITY, _AUDIO, f"{field}.audio")
         given = [name for name in ("text", "image", "vector") if getattr(item, name) is not None]
         if len(given) != 1:
-            raise APIError(400, "invalid_request", f"give exactly one of text, image, vector (got {given})", field)
+            raise APIError(ErrorCode.INVALID_REQUEST, f"give exactly one of text, image, vector (got {given})", field)
         if item.id in seen:
-            raise APIError(400, "duplicate_id", f"item id {item.id!r} appears twice in this batch", f"{field}.id")
+            raise APIError(ErrorCode.DUPLICATE_ID, f"item id {item.id!r} appears twice in this batch", f"{field}.id")
         seen.add(item.id)
         items.append(item.model_dump(exclude_none=True))
     record = await _collection(services, project, collection_id)
     result: dict[str, Any] = await call(services, "index_items", record, project, items)
-    return {"object": "vector.index_result", "collection": record.id, **result}
+    return IndexResult(collection=record.id, **result)
 
 
-@router.get("/collections/{collection_id}/items")
+@router.get("/collections/{collection_id}/items", response_model=ItemList, responses=error_responses(404, 503))
 async def list_items(
     collection_id: str,
     project: ProjectDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
-) -> dict[str, Any]:
-    offset = 0
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise APIError(400, "invalid_request", "cursor must be a value returned as next_cursor", "cursor")
-        offset = int(cursor)
+    cursor: Annotated[str | None, Query(max_length=19, pattern="^[0-9]+$")] = None,
+) -> ItemList:
+    offset = int(cursor) if cursor is not None else 0
+    if offset > _MAX_OFFSET:
+        raise APIError(ErrorCode.INVALID_REQUEST, "cursor must be a value returned as next_cursor", "cursor")
     record = await _collection(services, project, collection_id)
     page: dict[str, Any] = await call(services, "list_items", record, limit, offset)
     next_offset = page.get("next_offset")
-    return {
-        "object": "list",
-        "data": page["data"],
-        "total": page["total"],
-        "next_cursor": None if next_offset is None else str(next_offset),
-    }
+    cursor_out = None if next_offset is None else str(next_offset)
+    return ItemList.model_validate({"data": page["data"], "total": page["total"], "next_cursor": cursor_out})
 
 
-@router.delete("/collections/{collection_id}/items", status_code=204)
+@router.delete(
+    "/collections/{collection_id}/items", status_code=204, response_class=Response, responses=error_responses(404, 503)
+)
 async def delete_items(
     collection_id: str,
     project: ProjectDep,
     services: ServicesDep,
-    ids: Annotated[str, Query(min_length=1, description="comma-separated item ids")],
+    ids: Annotated[str, Query(min_length=1, max_length=65_536, description="comma-separated item ids")],
 ) -> Response:
     record = await _collection(services, project, collection_id)
     await call(services, "delete_items", record, [part for part in ids.split(",") if part])
@@ -205,55 +213,56 @@ async def delete_items(
 async def _track_vector(services: Services, project: str, task_id: str, track_id: int) -> list[float]:
     task = await run_in_threadpool(services.tasks.get, project, task_id)
     if task is None:
-        raise APIError(404, "not_found", f"task {task_id} not found", "track.task_id")
+        raise not_found("task", task_id, "track.task_id")
     embeddings = (task.result or {}).get(EMBEDDINGS_KEY) or {}
     vector = embeddings.get(str(track_id))
     if vector is None:
-        raise APIError(
-            400, "no_track_embedding", f"task {task_id} has no feature for track {track_id}", "track.track_id"
-        )
+        message = f"task {task_id} has no feature for track {track_id}"
+        raise APIError(ErrorCode.NO_TRACK_EMBEDDING, message, "track.track_id")
     return list(vector)
 
 
 def _where(body: SearchRequest) -> dict[str, Any] | None:
-    try:
-        clauses: list[dict[str, Any]] = []
-        if body.where:
-            validate_where(body.where)
-            clauses.append(body.where)
-        if body.conditions:
-            clauses.append(conditions_to_where([condition.model_dump() for condition in body.conditions]))
-    except FilterError as exc:
-        raise APIError(400, "invalid_filter", exc.message, exc.field_path) from None
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    """``where`` and ``conditions`` (already parsed by the contract), combined with AND."""
+    clauses: list[Where | None] = [body.where, *(condition.to_where() for condition in body.conditions or ())]
+    return where_to_json(all_of(clauses))
 
 
-@router.post("/collections/{collection_id}/search")
-async def search(collection_id: str, body: SearchRequest, project: ProjectDep, services: ServicesDep) -> dict[str, Any]:
-    """Nearest items by text, image, a video track or a raw vector; several → weighted fusion of the
-    similarities (``text_weight`` for text, ``image_weight`` for image/face, 1 each by default)."""
-    if body.audio_data is not None:
-        raise APIError(400, "unsupported_modality", _AUDIO, "audio_data")
-    if body.top_k > services.settings.max_top_k:
-        raise APIError(400, "invalid_request", f"top_k must be at most {services.settings.max_top_k}", "top_k")
+def _search_image(body: SearchRequest) -> ImageIn | None:
     images = [name for name in ("image_data", "image_url", "image_path", "image") if getattr(body, name) is not None]
     if len(images) > 1:
-        raise APIError(400, "invalid_request", f"give at most one image (got {images})", images[1])
-    if not images and body.text_query is None and body.track is None and body.vector is None:
-        raise APIError(400, "invalid_request", "give text_query, an image, a track or a vector", "text_query")
-    if (body.text_weight, body.image_weight) == (0, 0):
-        raise APIError(400, "invalid_request", "the weights must not both be 0", "text_weight")
-    image: ImageIn | None = body.image
+        raise APIError(ErrorCode.INVALID_REQUEST, f"give at most one image (got {images})", images[1])
     if body.image_data is not None:
         if body.image_data.lstrip()[:5].lower() == "data:":
-            raise APIError(400, "invalid_base64", "image_data must be raw base64 (no data: URI prefix)", "image_data")
-        image = ImageIn(base64=body.image_data)
-    elif body.image_url is not None:
-        image = ImageIn(url=body.image_url)
-    elif body.image_path is not None:
-        image = ImageIn(path=body.image_path)
+            message = "image_data must be raw base64 (no data: URI prefix)"
+            raise APIError(ErrorCode.INVALID_BASE64, message, "image_data")
+        return ImageIn(base64=body.image_data)
+    if body.image_url is not None:
+        return ImageIn(url=body.image_url)
+    if body.image_path is not None:
+        return ImageIn(path=body.image_path)
+    return body.image
+
+
+def _check_search(body: SearchRequest, services: Services, image: ImageIn | None) -> None:
+    if body.audio_data is not None:
+        raise APIError(ErrorCode.UNSUPPORTED_MODALITY, _AUDIO, "audio_data")
+    if body.top_k > services.settings.max_top_k:
+        raise APIError(ErrorCode.INVALID_REQUEST, f"top_k must be at most {services.settings.max_top_k}", "top_k")
+    if image is None and body.text_query is None and body.track is None and body.vector is None:
+        raise APIError(ErrorCode.INVALID_REQUEST, "give text_query, an image, a track or a vector", "text_query")
+    if (body.text_weight, body.image_weight) == (0, 0):
+        raise APIError(ErrorCode.INVALID_REQUEST, "the weights must not both be 0", "text_weight")
+
+
+@router.post(
+    "/collections/{collection_id}/search", response_model=SearchResults, responses=error_responses(404, 413, 503)
+)
+async def search(collection_id: str, body: SearchRequest, project: ProjectDep, services: ServicesDep) -> SearchResults:
+    """Nearest items by text, image, a video track or a raw vector; several → weighted fusion of the
+    similarities (``text_weight`` for text, ``image_weight`` for image/face, 1 each by default)."""
+    image = _search_image(body)
+    _check_search(body, services, image)
     record = await _collection(services, project, collection_id)
     request: dict[str, Any] = {
         "text_query": body.text_query,
@@ -268,8 +277,9 @@ async def search(collection_id: str, body: SearchRequest, project: ProjectDep, s
     }
     if body.track is not None:
         if "image" not in record.spaces:
-            raise APIError(400, "model_mismatch", f"collection model {record.model!r} has no image space", "track")
+            message = f"collection model {record.model!r} has no image space"
+            raise APIError(ErrorCode.MODEL_MISMATCH, message, "track")
         vector = await _track_vector(services, project, body.track.task_id, body.track.track_id)
         request["vectors"]["image"] = np.asarray(vector, dtype=np.float32)
     hits: list[dict[str, Any]] = await call(services, "search", record, project, request)
-    return {"object": "list", "collection": record.id, "data": hits}
+    return SearchResults.model_validate({"collection": record.id, "data": hits})

@@ -6,35 +6,20 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api import task_access
+from api import task_access, video_submit
 from api.deps import ProjectDep, ServicesDep
-from api.errors import APIError
-from api.schemas import (
-    ProcessRequest,
-    SamplingIn,
-    StepIn,
-    TaskCreated,
-    TaskError,
-    TaskList,
-    TaskProgress,
-    TaskView,
-    VideoInput,
-)
+from api.errors import APIError, error_responses
 from api.services import Services
-from api.sse import archive_stream, sse_response
+from api.sse import SSE_OPENAPI, archive_stream, sse_response
+from contract.chunks import TaskResult
+from contract.errors import ErrorCode
+from contract.video import TaskCreated, TaskError, TaskList, TaskProgress, TaskView
 from pipelines.chunks import EMBEDDINGS_KEY
-from pipelines.plan import TaskPlan, check_resources
-from store import media
-from store.objects import ObjectNotFound, normalise_path, storage_url
-from store.records import TASK_STATUSES, TaskRecord
-from store.tasks import VIDEO_TASK_PREFIX
-from visiongrid.settings import Settings
+from store.records import TaskKind, TaskRecord
 
 router = APIRouter(prefix="/v1/video", tags=["video"])
 
@@ -71,43 +56,15 @@ def task_view(task: TaskRecord, include_request: bool = False) -> TaskView:
     )
 
 
-def _normalised_input(item: VideoInput, settings: Settings) -> dict[str, Any]:
-    """The stored form of an input: defaults filled in, base64 replaced by its staged path."""
-    sampling: dict[str, Any] = item.sampling.model_dump() if item.sampling else {"mode": "fps", "value": None}
-    if sampling["value"] is None and sampling["mode"] == "fps":
-        sampling["value"] = settings.default_sampling_fps
-    if sampling["value"] is None and sampling["mode"] == "interval":
-        sampling["value"] = 1
-    return {
-        "type": item.type,
-        "url": item.url,
-        "sampling": sampling,
-        "range": item.range.model_dump() if item.range else None,
-        "max_frames": item.max_frames or settings.default_max_frames,
-    }
-
-
-def _stored_video(services: Services, project: str, url: str) -> str:
-    """The normalised ``storage://`` URL of an existing object of the project (else 400 on the field)."""
-    path = normalise_path(url, "input[0].url")
-    try:
-        services.objects_or_raise().head(project, path)
-    except ObjectNotFound:
-        raise APIError(400, "media_not_found", f"no stored file {url!r} in this project", "input[0].url") from None
-    return storage_url(path)
-
-
-VIDEO_BODY_TYPES = ("video/", "application/octet-stream")
-
-
 @router.post(
     "/process",
     status_code=202,
     response_model=TaskCreated,
+    responses=error_responses(404, 413, 503),
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": ProcessRequest.model_json_schema()},
+                "application/json": {"schema": {"$ref": "#/components/schemas/ProcessRequest"}},
                 "video/*": {"schema": {"type": "string", "format": "binary"}},
             },
             "required": True,
@@ -119,140 +76,62 @@ async def process(
     project: ProjectDep,
     services: ServicesDep,
     response: Response,
-    steps: Annotated[str, Query(description="binary body: comma-separated step models")] = "detect",
-    classes: Annotated[str | None, Query(description="binary body: classes for detect, comma-separated")] = None,
+    steps: Annotated[str, Query(max_length=200, description="binary body: comma-separated step models")] = "detect",
+    classes: Annotated[
+        str | None, Query(max_length=2000, description="binary body: detect classes, comma-separated")
+    ] = None,
     sampling: Annotated[Literal["fps", "keyframe", "interval"], Query()] = "fps",
-    value: Annotated[float | None, Query(gt=0)] = None,
-    max_frames: Annotated[int | None, Query(ge=1)] = None,
+    value: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
+    max_frames: Annotated[int | None, Query(ge=1, le=2**31)] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TaskCreated:
     """Enqueue a task from a JSON request, or from a raw video body (``Content-Type: video/*``,
     options in the query string, Noxovision style); the video is staged to storage first."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw: bytes | None = None
-    if content_type.startswith(VIDEO_BODY_TYPES):
-        raw = await _read_video_body(request, services.settings.max_video_bytes)
-        parameters = {"classes": [c.strip() for c in classes.split(",") if c.strip()]} if classes else {}
-        try:
-            body = _binary_request(steps, parameters, sampling, value, max_frames, model)
-        except ValidationError as error:
-            raise RequestValidationError(error.errors()) from None
+    if content_type.startswith(video_submit.VIDEO_BODY_TYPES):
+        raw = await video_submit.read_video_body(request, services.settings.max_video_bytes)
+        body = video_submit.binary_request(steps, classes, sampling, value, max_frames, model)
     else:
-        try:
-            body = ProcessRequest.model_validate_json(await request.body())
-        except ValidationError as error:
-            raise RequestValidationError(error.errors()) from None
-    task = await _enqueue(body, raw, project, services)
+        body = video_submit.json_request(await request.body())
+    task = await video_submit.submit(services, project, body, raw)
     response.headers["Location"] = f"/v1/video/tasks/{task.id}"
     return TaskCreated(id=task.id, status=task.status, stream_url=_stream_url(task.id))
 
 
-def _binary_request(
-    steps: str,
-    parameters: dict[str, Any],
-    sampling: Literal["fps", "keyframe", "interval"],
-    value: float | None,
-    max_frames: int | None,
-    model: str | None,
-) -> ProcessRequest:
-    """The JSON request a raw-body upload stands for (its URL is replaced once the body is staged)."""
-    return ProcessRequest(
-        input=[
-            VideoInput(
-                type="video_url",
-                url="storage://staged/upload",  # replaced by the staged object below
-                sampling=SamplingIn(mode=sampling, value=value),
-                max_frames=max_frames,
-            )
-        ],
-        steps=[StepIn(model=name.strip(), parameters=parameters) for name in steps.split(",") if name.strip()],
-        model=model,
-    )
-
-
-async def _read_video_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, "media_too_large", f"video is {declared} bytes, limit is {limit}", "body")
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise APIError(413, "media_too_large", f"video is larger than {limit} bytes", "body")
-        chunks.append(chunk)
-    if not received:
-        raise APIError(400, "invalid_request", "the request body is empty", "body")
-    return b"".join(chunks)
-
-
-async def _enqueue(body: ProcessRequest, raw: bytes | None, project: str, services: Services) -> TaskRecord:
-    """Validate, stage the video if it came with the request, store the task as ``pending``."""
-    settings = services.settings
-    item = body.input[0]
-    request: dict[str, Any] = {
-        "input": [_normalised_input(item, settings)],
-        "steps": [step.model_dump() for step in body.steps],
-        "model": body.model,
-    }
-    # PlanError → 400 naming the field, before anything is staged or stored
-    plan = TaskPlan.from_request({**request, "input": [{**request["input"][0], "url": item.url or "storage://staged"}]})
-    check_resources(plan.steps, plan.model_hint, settings)
-    if plan.steps.collection is not None:
-        await _check_collection(services, project, plan)
-    staged: list[str] = []
-    if raw is not None or item.type == "video_base64":
-        if raw is None:
-            assert item.data is not None
-            raw = await run_in_threadpool(media.decode_base64, item.data, settings, "input[0].data")
-        url = await run_in_threadpool(media.stage_to_storage, raw, settings, project)
-        request["input"][0]["url"] = url
-        staged.append(url)
-    elif item.url is not None and item.url.startswith(media.STORAGE_SCHEME):
-        request["input"][0]["url"] = await run_in_threadpool(_stored_video, services, project, item.url)
-    else:
-        assert item.url is not None
-        await run_in_threadpool(media.check_url_allowed, item.url, settings, "input[0].url")
-    task = await run_in_threadpool(services.tasks.create, project, request, body.model, staged)
-    if services.wake_workers is not None:
-        services.wake_workers()
-    return task
-
-
-async def _check_collection(services: Services, project: str, plan: TaskPlan) -> None:
-    """The feature step's collection exists in this project and has an image space for the tracks."""
-    step = plan.steps.get("feature")
-    assert step is not None and plan.steps.collection is not None
-    field = f"steps[{step.index}].parameters.collection"
-    record = await run_in_threadpool(services.collections_or_raise().get, project, plan.steps.collection)
-    if record is None:
-        raise APIError(404, "not_found", f"collection {plan.steps.collection} not found", field)
-    if "image" not in record.spaces:
-        raise APIError(400, "model_mismatch", f"collection model {record.model!r} has no image space for tracks", field)
+_INT64_MAX = 2**63 - 1
+_LIST_FIELDS = {"cursor": "cursor", "created_from": "from", "created_to": "to"}
 
 
 def _parse_time(value: str | None, field: str) -> dt.datetime | None:
+    """An ISO-8601 date-time in UTC (naive means UTC); one that cannot be held in UTC is a 400."""
     if value is None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise APIError(400, "invalid_request", f"{field}: not an ISO-8601 date-time: {value!r}", field) from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError) as error:
+        raise APIError(
+            ErrorCode.INVALID_REQUEST, f"{field}: not a usable ISO-8601 date-time: {value!r}", field
+        ) from error
 
 
-@router.get("/tasks", response_model=TaskList)
+def _task_or_404(services: Services, project: str, task_id: str) -> Any:
+    return task_access.get_task(services, project, task_id, TaskKind.VIDEO)
+
+
+@router.get("/tasks", response_model=TaskList, responses=error_responses())
 async def list_tasks(
     project: ProjectDep,
     services: ServicesDep,
-    status: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    cursor: str | None = None,
+    status: Annotated[
+        Literal["pending", "running", "cancelling", "succeeded", "failed", "cancelled"] | None, Query()
+    ] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=64, description="ISO-8601, on creation time")] = None,
+    to: Annotated[str | None, Query(max_length=64, description="ISO-8601, on creation time")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TaskList:
-    if status is not None and status not in TASK_STATUSES:
-        raise APIError(400, "invalid_request", f"status must be one of {list(TASK_STATUSES)}", "status")
     created_from, created_to = _parse_time(from_, "from"), _parse_time(to, "to")
     try:
         page, next_cursor = await run_in_threadpool(
@@ -261,17 +140,17 @@ async def list_tasks(
             )
         )
     except ValueError as error:
-        raise APIError(400, "invalid_request", f"invalid cursor: {error}", "cursor") from error
+        field = _LIST_FIELDS.get(str(error), "cursor")
+        raise APIError(ErrorCode.INVALID_REQUEST, f"invalid {field}: {error}", field) from error
     return TaskList(data=[task_view(task) for task in page], next_cursor=next_cursor)
 
 
-async def _task_or_404(services: ServicesDep, project: str, task_id: str) -> TaskRecord:
-    return await task_access.get_task(services, project, task_id, prefix=VIDEO_TASK_PREFIX, noun="task")
-
-
-@router.get("/tasks/{task_id}", response_model=TaskView, response_model_exclude_none=False)
+@router.get("/tasks/{task_id}", response_model=TaskView, responses=error_responses(404))
 async def get_task(
-    task_id: str, project: ProjectDep, services: ServicesDep, include: str | None = None
+    task_id: str,
+    project: ProjectDep,
+    services: ServicesDep,
+    include: Annotated[Literal["request"] | None, Query(description="'request': echo the stored request")] = None,
 ) -> JSONResponse:
     task = await _task_or_404(services, project, task_id)
     view = task_view(task, include_request=include == "request")
@@ -279,27 +158,35 @@ async def get_task(
     return JSONResponse(body)
 
 
-@router.get("/tasks/{task_id}/stream")
+def _start_offset(offset: int | None, last_event_id: str | None) -> int:
+    if offset is not None or not last_event_id:
+        return offset or 0
+    value = last_event_id.strip()
+    if not value.isdigit() or len(value) > 19 or int(value) > _INT64_MAX:
+        raise APIError(ErrorCode.INVALID_REQUEST, "Last-Event-ID must be a byte offset", "Last-Event-ID")
+    return int(value)
+
+
+@router.get(
+    "/tasks/{task_id}/stream", response_class=StreamingResponse, responses={200: SSE_OPENAPI, **error_responses(404)}
+)
 async def stream(
     task_id: str,
     project: ProjectDep,
     services: ServicesDep,
-    offset: Annotated[int | None, Query(ge=0)] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
+    offset: Annotated[int | None, Query(ge=0, le=_INT64_MAX, description="byte offset to replay from")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> StreamingResponse:
-    """Replay from a byte offset (``?offset=`` or ``Last-Event-ID``), then tail live."""
+    """SSE: replay from a byte offset (``?offset=`` or ``Last-Event-ID``), then tail live; every
+    ``data:`` line is a :class:`Chunk` and the stream ends with ``data: [DONE]``."""
     await _task_or_404(services, project, task_id)
-    start = offset
-    if start is None and last_event_id:
-        if not last_event_id.strip().isdigit():
-            raise APIError(400, "invalid_request", "Last-Event-ID must be a byte offset", "Last-Event-ID")
-        start = int(last_event_id.strip())
+    start = _start_offset(offset, last_event_id)
     settings = services.settings
     return sse_response(
         archive_stream(
             task_id=task_id,
             project=project,
-            offset=start or 0,
+            offset=start,
             tasks=services.tasks,
             archive=services.archive,
             poll_interval_s=settings.sse_poll_interval_s,
@@ -309,33 +196,34 @@ async def stream(
     )
 
 
-@router.get("/tasks/{task_id}/results")
+@router.get("/tasks/{task_id}/results", response_model=TaskResult, responses=error_responses(404))
 async def results(
     task_id: str,
     project: ProjectDep,
     services: ServicesDep,
-    include: Annotated[str | None, Query(description="'embeddings': add each track's mean feature vector")] = None,
-) -> dict[str, Any]:
-    if include not in (None, "embeddings"):
-        raise APIError(400, "invalid_request", "include must be 'embeddings'", "include")
+    include: Annotated[
+        Literal["embeddings"] | None, Query(description="'embeddings': add each track's mean feature vector")
+    ] = None,
+) -> JSONResponse:
+    """The per-track summary once ``succeeded`` (before that 404 ``task_not_succeeded`` + ``status``)."""
     task = await _task_or_404(services, project, task_id)
     if task.status != "succeeded" or task.result is None:
-        raise APIError(404, "task_not_succeeded", f"task {task_id} is {task.status}", status=task.status)
+        raise APIError(ErrorCode.TASK_NOT_SUCCEEDED, f"task {task_id} is {task.status}", status=task.status)
     if include == "embeddings":
-        return task.result
-    return {key: value for key, value in task.result.items() if key != EMBEDDINGS_KEY}
+        return JSONResponse(task.result)
+    return JSONResponse({key: value for key, value in task.result.items() if key != EMBEDDINGS_KEY})
 
 
-@router.post("/tasks/{task_id}/cancel", response_model=TaskView)
+@router.post("/tasks/{task_id}/cancel", response_model=TaskView, responses=error_responses(404))
 async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, response: Response) -> TaskView:
-    """Running → ``cancelling`` (the runner stops at the next chunk); pending → ``cancelled``."""
-    task = await task_access.cancel_task(services, project, task_id, prefix=VIDEO_TASK_PREFIX, noun="task")
+    """Running → ``cancelling`` (202; the runner stops at the next chunk); pending → ``cancelled`` (200)."""
+    task = await task_access.cancel_task(services, project, task_id, TaskKind.VIDEO)
     response.status_code = 202 if task.status == "cancelling" else 200
     return task_view(task)
 
 
-@router.delete("/tasks/{task_id}", status_code=204)
+@router.delete("/tasks/{task_id}", status_code=204, response_class=Response, responses=error_responses(404))
 async def delete_task(task_id: str, project: ProjectDep, services: ServicesDep) -> Response:
     """Delete the task, its archive and its staged media; a running task's runner stops writing."""
-    await task_access.delete_task(services, project, task_id, prefix=VIDEO_TASK_PREFIX, noun="task")
+    await task_access.delete_task(services, project, task_id, TaskKind.VIDEO)
     return Response(status_code=204)

@@ -1,0 +1,112 @@
+"""Refuse what must never be read: unauthenticated requests and oversized bodies, before the body.
+
+FastAPI reads a JSON body before any dependency runs, so a ``Content-Length: 3000000000`` with a
+short body used to hang the request — no key needed. This ASGI middleware runs first: a request with
+a body to ``/v1`` is authenticated from its headers (401 at once), a declared length over the route's
+cap is a 413 at once, and a body that grows past the cap while streaming (chunked transfer) is cut
+off with a 413. The caller's project is left in the request state, so the route's auth dependency
+does not look the key up twice.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_response
+from api.services import Services, installed
+from contract.errors import ErrorCode, VisionGridError
+
+__all__ = ["PROJECT_STATE_KEY", "BodyGuard", "secret_from"]
+
+PROJECT_STATE_KEY: Final[str] = "visiongrid_project"
+_BODY_METHODS: Final[frozenset[str]] = frozenset({"POST", "PUT", "PATCH"})
+_RAW_VIDEO_TYPES: Final[tuple[str, ...]] = ("video/", "application/octet-stream")
+
+
+def secret_from(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key of ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return None
+
+
+def _body_limit(services: Services, scope: Scope, headers: Headers) -> tuple[int, ErrorCode]:
+    """The body cap of this route and the code of going over it (each route's own, as before)."""
+    settings = services.settings
+    path: str = scope["path"]
+    if scope["method"] == "PUT" and path.startswith("/v1/storage/uploads/"):
+        return settings.upload_chunk_bytes, ErrorCode.INVALID_CHUNK_LENGTH
+    content_type = headers.get("content-type", "").lower()
+    if path == "/v1/video/process" and content_type.startswith(_RAW_VIDEO_TYPES):
+        return settings.max_video_bytes, ErrorCode.MEDIA_TOO_LARGE
+    return settings.max_json_body_bytes, ErrorCode.BODY_TOO_LARGE
+
+
+class BodyGuard:
+    """Pure ASGI middleware (no response buffering, so SSE streams pass straight through)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        services: Services | None = getattr(scope["app"].state, "services", None) or installed()
+        if services is None:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        try:
+            limit, code = _body_limit(services, scope, headers)
+            _check_declared_length(headers.get("content-length"), limit, code)
+            scope.setdefault("state", {})[PROJECT_STATE_KEY] = await _project_of(services, headers)
+        except VisionGridError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, _capped(receive, limit, code), send)
+
+
+def _check_declared_length(declared: str | None, limit: int, code: ErrorCode) -> None:
+    if declared is None:
+        return
+    if not declared.strip().isdigit() or len(declared.strip()) > 19:
+        raise VisionGridError(ErrorCode.INVALID_REQUEST, "Content-Length must be a byte count", "Content-Length")
+    if int(declared) > limit:
+        raise VisionGridError(code, f"body is {declared} bytes, limit is {limit}", "body")
+
+
+async def _project_of(services: Services, headers: Headers) -> str:
+    secret = secret_from(headers.get("authorization"), headers.get("x-api-key"))
+    if secret is None:
+        raise VisionGridError(
+            ErrorCode.UNAUTHORIZED, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'"
+        )
+    record = await run_in_threadpool(services.keys.authenticate, secret)
+    if record is None:
+        raise VisionGridError(ErrorCode.UNAUTHORIZED, "invalid or revoked API key")
+    return record.project
+
+
+def _capped(receive: Receive, limit: int, code: ErrorCode) -> Receive:
+    """``receive`` that raises 413 once more than ``limit`` body bytes have arrived."""
+    received = 0
+
+    async def capped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise VisionGridError(code, f"body is larger than {limit} bytes", "body")
+        return message
+
+    return capped

@@ -1,0 +1,148 @@
+"""Video tasks (contract: VisoWork Video API): the process request and the task resource.
+
+The same :class:`ProcessRequest` validates a request when it is submitted and again when a runner
+reads it back from the database (``context={"stored": True}``): the database is a trust boundary in
+time, and a request stored by an older version must fail its task with a named field rather than
+crash a worker half-way through a video. A stored request differs in one way: a base64 input has
+been staged to storage by then, so every stored input carries a ``url`` and no ``data``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationInfo, model_validator
+
+from contract.common import ListEnvelope, RequestBody, Strict
+from contract.errors import PlanError
+from contract.steps import StepList
+
+__all__ = [
+    "TASK_STATUSES",
+    "ProcessRequest",
+    "Range",
+    "Sampling",
+    "TaskCreated",
+    "TaskError",
+    "TaskList",
+    "TaskProgress",
+    "TaskStatus",
+    "TaskView",
+    "VideoInput",
+]
+
+TaskStatus = Literal["pending", "running", "cancelling", "succeeded", "failed", "cancelled"]
+TASK_STATUSES: tuple[str, ...] = ("pending", "running", "cancelling", "succeeded", "failed", "cancelled")
+FiniteNumber = Annotated[float, Field(strict=True)]
+
+
+class Sampling(Strict):
+    """Which source frames are analysed: ``fps`` frames per second of source time (default 1),
+    every ``interval``-th frame, or only keyframes (``value`` ignored)."""
+
+    mode: Literal["fps", "keyframe", "interval"] = "fps"
+    value: Annotated[FiniteNumber, Field(gt=0)] | None = Field(
+        None, description="fps: frames per second of source time; interval: every N-th frame (integer)"
+    )
+
+    @model_validator(mode="after")
+    def _value_fits_mode(self) -> Sampling:
+        if self.mode == "interval":
+            if self.value is None:
+                raise PlanError("value", "is required for mode 'interval'")
+            if self.value < 1 or float(self.value) != int(self.value):
+                raise PlanError("value", f"sampling.value (frame interval) must be an integer >= 1, got {self.value!r}")
+        return self
+
+
+class Range(Strict):
+    """A half-open slice of the source: ``start <= t < end`` (seconds) or ``start <= index < end``."""
+
+    start: Annotated[FiniteNumber, Field(ge=0)] | None = None
+    end: Annotated[FiniteNumber, Field(ge=0)] | None = None
+    unit: Literal["seconds", "frames"] = "seconds"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Range:
+        for name in ("start", "end"):
+            bound = getattr(self, name)
+            if self.unit == "frames" and bound is not None and float(bound) != int(bound):
+                raise PlanError(name, f"range.{name} must be an integer when unit is 'frames', got {bound!r}")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise PlanError("end", f"range.end ({self.end!r}) must be greater than range.start ({self.start!r})")
+        return self
+
+
+class VideoInput(Strict):
+    type: Literal["video_url", "video_base64"]
+    url: Annotated[StrictStr, Field(min_length=1, max_length=4096)] | None = Field(
+        None, description="video_url: http(s) URL, a presigned URL of your storage, or storage://path"
+    )
+    data: Annotated[StrictStr, Field(min_length=1)] | None = Field(
+        None, description="video_base64: the video's bytes in base64, optionally as a data: URI"
+    )
+    sampling: Sampling | None = None
+    range: Range | None = None
+    max_frames: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description="stop after this many sampled frames (default 3000)"
+    )
+
+    @model_validator(mode="after")
+    def _source_matches_type(self, info: ValidationInfo) -> VideoInput:
+        if (info.context or {}).get("stored"):
+            if self.url is None:
+                raise PlanError("url", "no video to read: the request has no URL")
+        elif self.type == "video_url" and self.url is None:
+            raise PlanError("url", "url is required when type is video_url")
+        elif self.type == "video_base64" and self.data is None:
+            raise PlanError("data", "data is required when type is video_base64")
+        return self
+
+
+class ProcessRequest(RequestBody):
+    """``POST /v1/video/process``: one input, the steps, an optional provider routing hint."""
+
+    input: list[VideoInput] = Field(min_length=1, max_length=1, description="exactly one input in v1")
+    steps: StepList
+    model: Annotated[StrictStr, Field(max_length=200)] | None = Field(
+        None, description="provider routing hint, echoed back in the first chunk and in /results"
+    )
+
+
+class TaskCreated(BaseModel):
+    id: str
+    status: TaskStatus
+    stream_url: str
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str | None = None
+
+
+class TaskProgress(BaseModel):
+    processed_frames: int
+    last_frame_index: int | None
+    total_frames: int | None = Field(description="null for live streams and before the first chunk")
+    percent: float | None
+
+
+class TaskView(BaseModel):
+    id: str
+    object: Literal["video.task"] = "video.task"
+    status: TaskStatus
+    model: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    progress: TaskProgress
+    usage: dict[str, int] | None
+    finish_reason: str | None
+    error: TaskError | None
+    stream_url: str
+    results_url: str
+    request: dict[str, Any] | None = Field(None, description="the stored request, with ?include=request")
+
+
+TaskList = ListEnvelope[TaskView]
