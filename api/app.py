@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from api.body_guard import BodyGuard
@@ -33,10 +34,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def _operation_id(route: APIRoute) -> str:
+    """``video_process``, ``vectors_search``: short, unique names a generated client's functions take."""
+    return f"{route.tags[0]}_{route.name}" if route.tags else route.name
+
+
 def create_app(services: Services | None = None) -> FastAPI:
     """Build the app; ``services`` may be attached now or later (the Serve ingress does it
     in its constructor, because the app object must exist when the class is decorated)."""
-    app = FastAPI(title="VisionGrid", version="0.1.0", description="Self-hosted video and image analysis API")
+    app = FastAPI(
+        title="VisionGrid",
+        version="0.1.0",
+        description="Self-hosted video and image analysis API",
+        generate_unique_id_function=_operation_id,
+    )
     install_error_handlers(app)
     app.add_middleware(BodyGuard)
     app.include_router(video.router)

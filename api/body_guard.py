@@ -66,13 +66,14 @@ class BodyGuard:
             return
         headers = Headers(scope=scope)
         try:
+            project = await _project_of(services, headers)  # who asks first: a stranger learns no limits
             limit, code = _body_limit(services, scope, headers)
             _check_declared_length(headers.get("content-length"), limit, code)
-            scope.setdefault("state", {})[PROJECT_STATE_KEY] = await _project_of(services, headers)
+            scope.setdefault("state", {})[PROJECT_STATE_KEY] = project
         except VisionGridError as error:
             await error_response(error)(scope, receive, send)
             return
-        await self.app(scope, _capped(receive, limit, code), send)
+        await _CappedCall(self.app, limit, code).run(scope, receive, send)
 
 
 def _check_declared_length(declared: str | None, limit: int, code: ErrorCode) -> None:
@@ -96,17 +97,37 @@ async def _project_of(services: Services, headers: Headers) -> str:
     return record.project
 
 
-def _capped(receive: Receive, limit: int, code: ErrorCode) -> Receive:
-    """``receive`` that raises 413 once more than ``limit`` body bytes have arrived."""
-    received = 0
+class _CappedCall:
+    """Runs the app with the body capped at ``limit`` bytes (chunked uploads declare no length).
 
-    async def capped() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise VisionGridError(code, f"body is larger than {limit} bytes", "body")
-        return message
+    Past the cap the app is told the client went away (so it stops reading), whatever it answers to
+    that is dropped, and the 413 goes out instead — raising from ``receive`` would not do: FastAPI turns
+    any error while reading a body into its own 400."""
 
-    return capped
+    def __init__(self, app: ASGIApp, limit: int, code: ErrorCode) -> None:
+        self.app, self.limit, self.code = app, limit, code
+        self.received = 0
+        self.over = False
+        self.started = False
+
+    async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def capped_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.received += len(message.get("body", b""))
+                if self.received > self.limit:
+                    self.over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not self.over:
+                self.started = self.started or message["type"] == "http.response.start"
+                await send(message)
+
+        try:
+            await self.app(scope, capped_receive, guarded_send)
+        finally:
+            if self.over and not self.started:
+                error = VisionGridError(self.code, f"body is larger than {self.limit} bytes", "body")
+                await error_response(error)(scope, receive, send)

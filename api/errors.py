@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contract.common import ErrorEnvelope, plan_error
-from contract.errors import ErrorCode, PlanError, VisionGridError
+from contract.errors import ErrorCode, VisionGridError
 
 __all__ = [
     "APIError",
@@ -58,7 +58,7 @@ def not_found(what: str, ident: str, field: str | None = None) -> VisionGridErro
 def error_response(error: VisionGridError) -> JSONResponse:
     """The response of ``error``: its status from the code table, the envelope as the body (a request
     error's message starts with its field, ``steps[0].model: ...``, as it always has)."""
-    message = str(error) if isinstance(error, PlanError) else error.message
+    message = str(error) if error.field_in_message else error.message
     body = {"error": {"code": error.code, "message": message, "field": error.field, **error.extra}}
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     return JSONResponse(status_code=error.status, content=body, headers=headers)

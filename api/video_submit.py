@@ -7,6 +7,7 @@ media URL's policy), so a refused request leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import Request
@@ -17,7 +18,7 @@ from api.errors import APIError
 from api.services import Services
 from api.task_access import enqueue
 from contract.common import plan_error
-from contract.errors import ErrorCode
+from contract.errors import ErrorCode, PlanError
 from contract.steps import step_as_written
 from contract.video import ProcessRequest, VideoInput
 from pipelines.plan import TaskPlan, check_resources
@@ -33,8 +34,14 @@ _PLACEHOLDER_URL = "storage://staged/upload"  # a raw body's URL until the body 
 
 
 def json_request(body: bytes) -> ProcessRequest:
+    """Parse like every other JSON route (Python's ``json``, as FastAPI does: ``NaN`` parses and is then
+    refused by the contract naming its field; a lone surrogate escape parses and is refused the same way)."""
     try:
-        return ProcessRequest.model_validate_json(body)
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise PlanError("body", f"request body is not valid JSON: {error}", ErrorCode.INVALID_JSON) from None
+    try:
+        return ProcessRequest.model_validate(data)
     except ValidationError as error:
         raise plan_error(error) from None
 

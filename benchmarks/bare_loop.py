@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import report
-from deployments.detector import Detector
 from models.registry import get_model
+from models.runtime.detector import Detector
 from pipelines.bare_loop import analyse_video
 from pipelines.decode import Sampling, VideoDecoder
 from visiongrid.settings import Settings

@@ -32,6 +32,7 @@ __all__ = [
 #: Discriminator tags of ``steps[]``; pydantic puts the tag into an error's location, clients don't.
 STEP_TAGS: Final[frozenset[str]] = frozenset({"detect", "ocr", "feature", "face", "describe"})
 _LOCATION_ROOTS: Final[frozenset[str]] = frozenset({"body", "query", "path", "header"})
+_SCALAR_TAGS: Final[frozenset[str]] = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
 _SURROGATE: Final[re.Pattern[str]] = re.compile("[\ud800-\udfff]")
 
 T = TypeVar("T")
@@ -125,10 +126,28 @@ def field_path(location: Sequence[int | str], relative: str = "") -> str:
     return path
 
 
+def _is_member_tag(part: object) -> bool:
+    """A union member's tag pydantic appends to a location (``str``, ``int``, ``list[str]``...)."""
+    return isinstance(part, str) and (part in _SCALAR_TAGS or "[" in part)
+
+
+def _union_error(errors: list[Any]) -> Any | None:
+    """One error for a value no member of a union accepts: at the value's own location, with the most
+    telling member's message (``finite_number`` says more than ``string_type``)."""
+    first = errors[0]
+    location = tuple(first.get("loc", ()))
+    if not location or not _is_member_tag(location[-1]):
+        return None
+    members = [e for e in errors if tuple(e.get("loc", ()))[:-1] == location[:-1] and _is_member_tag(e["loc"][-1])]
+    telling = [e for e in members if not str(e["type"]).endswith("_type")] or members
+    return {**telling[0], "loc": location[:-1]}
+
+
 def _first(errors: list[Any]) -> Any:
     """The error to report: the first, except that of several unknown keys of one object the
-    alphabetically first is named, so the answer does not depend on the client's key order."""
-    first = errors[0]
+    alphabetically first is named, so the answer does not depend on the client's key order, and
+    that a union's per-member errors are reported once, at the value."""
+    first = _union_error(errors) or errors[0]
     if first["type"] != "extra_forbidden":
         return first
     siblings = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == first["loc"][:-1]]

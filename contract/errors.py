@@ -10,7 +10,7 @@ thing wherever it is seen — in a 4xx response body, in a task's ``error`` and 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 __all__ = ["STATUS", "ErrorCode", "PlanError", "VisionGridError", "status_of"]
 
@@ -73,6 +73,9 @@ class ErrorCode(StrEnum):
     RUNNER_LOST = "runner_lost"
     DESCRIBE_FAILED = "describe_failed"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
+    PROVIDER_HTTP_ERROR = "provider_http_error"
+    PROVIDER_TIMEOUT = "provider_timeout"
+    PROVIDER_UNREACHABLE = "provider_unreachable"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     VECTORS_UNAVAILABLE = "vectors_unavailable"
     MODELS_UNAVAILABLE = "models_unavailable"
@@ -94,7 +97,13 @@ _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
         ErrorCode.STEPS_ERROR,
         ErrorCode.RUNNER_LOST,
     ),
-    502: (ErrorCode.DESCRIBE_FAILED, ErrorCode.PROVIDER_BAD_RESPONSE),
+    502: (
+        ErrorCode.DESCRIBE_FAILED,
+        ErrorCode.PROVIDER_BAD_RESPONSE,
+        ErrorCode.PROVIDER_HTTP_ERROR,
+        ErrorCode.PROVIDER_TIMEOUT,
+        ErrorCode.PROVIDER_UNREACHABLE,
+    ),
     503: (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.VECTORS_UNAVAILABLE, ErrorCode.MODELS_UNAVAILABLE),
 }
 
@@ -120,6 +129,10 @@ class VisionGridError(Exception):
     object of the response (``status`` of a task that has not succeeded, ``missing`` chunks). It
     pickles with all of that, because errors raised inside a Ray replica are re-raised in the ingress.
     """
+
+    #: Whether the response's message starts with the field (``steps[0].model: ...``): request errors'
+    #: messages always have, other errors' (media, models) never.
+    field_in_message: ClassVar[bool] = False
 
     def __init__(self, code: ErrorCode | str, message: str, field: str | None = None, **extra: Any) -> None:
         super().__init__(f"{field}: {message}" if field else message)
@@ -160,6 +173,8 @@ class PlanError(VisionGridError, ValueError):
     it as a ``value_error`` at that location, and :func:`contract.common.plan_error` joins the two
     into the exact path a client wrote (``steps[2].model``).
     """
+
+    field_in_message = True
 
     def __init__(self, field: str, message: str, code: ErrorCode | str = ErrorCode.INVALID_REQUEST) -> None:
         super().__init__(code, message, field)

@@ -84,7 +84,7 @@ class VideoInput(Strict):
     )
     sampling: Sampling | None = None
     range: Range | None = None
-    max_frames: Annotated[StrictInt, Field(ge=1)] | None = Field(
+    max_frames: Annotated[StrictInt, Field(ge=1, le=2**31)] | None = Field(
         None, description="stop after this many sampled frames (default 3000)"
     )
 
@@ -94,9 +94,9 @@ class VideoInput(Strict):
             if self.url is None:
                 raise PlanError("url", "no video to read: the request has no URL")
         elif self.type == "video_url" and self.url is None:
-            raise PlanError("url", "url is required when type is video_url")
+            raise ValueError("url is required when type is video_url")  # named at input[i], as it always was
         elif self.type == "video_base64" and self.data is None:
-            raise PlanError("data", "data is required when type is video_base64")
+            raise ValueError("data is required when type is video_base64")
         return self
 
 

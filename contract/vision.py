@@ -139,7 +139,7 @@ class ModelInfo(BaseModel):
     task: str
     step: str | None
     output_format: str | None = None
-    classes: list[str] | None = None
+    classes: str | None = Field(None, description="the class vocabulary (coco80)")
     dim: int | None = None
     description: str | None = None
     default: bool

@@ -1,2 +1,2 @@
-"""Model and service wrappers. Each module holds a plain class (usable in-process, as the
-bare loop does) that the Ray Serve deployment of the same module wraps."""
+"""The Ray Serve deployments: each a thin ``@serve.batch`` wrapper of a plain model class from
+``models/runtime/`` (or of a client from ``store/``), plus the ingress, the task workers and metrics."""

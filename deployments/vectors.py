@@ -29,11 +29,13 @@ from pipelines.vectors import (
     SPACES,
     ItemError,
     VectorRecord,
+    checked_vector,
     fuse,
     image_records,
-    normalised,
+    item_metadata,
     space_name,
     text_records,
+    unit_vector,
 )
 from store import media
 from store.records import CollectionRecord
@@ -41,6 +43,7 @@ from store.vector_index import Metric, VectorIndex
 from visiongrid.settings import Settings
 
 logger = logging.getLogger("visiongrid.vectors")
+
 
 __all__ = ["ServeVectorModels", "VectorsDeployment", "VectorsService"]
 
@@ -113,22 +116,13 @@ class VectorsService:
     ) -> list[VectorRecord]:
         field = f"items[{position}]"
         item_id = str(item["id"])
-        metadata = dict(item.get("metadata") or {})
+        metadata = item_metadata(item.get("metadata"), f"{field}.metadata")
         spaces = collection.spaces
         if item.get("vector") is not None:
-            space = str(item.get("space") or spaces[0])
-            if space not in spaces:
-                raise ItemError(f"{field}.space", "model_mismatch", f"collection has no {space!r} space ({spaces})")
-            vector = np.asarray(item["vector"], dtype=np.float32).reshape(-1)
-            if vector.size != SPACES[space].dim:
-                raise ItemError(
-                    f"{field}.vector",
-                    "dimension_mismatch",
-                    f"the {space} space holds {SPACES[space].dim}-d vectors, got {vector.size}",
-                )
-            return [
-                VectorRecord(space, item_id, normalised(vector), {**metadata, ITEM_KEY: item_id, KIND_KEY: "vector"})
-            ]
+            space, vector = checked_vector(
+                item["vector"], item.get("space"), spaces, f"{field}.vector", f"{field}.space"
+            )
+            return [VectorRecord(space, item_id, vector, {**metadata, ITEM_KEY: item_id, KIND_KEY: "vector"})]
         if item.get("text") is not None:
             if "text" not in spaces:
                 raise ItemError(
@@ -233,31 +227,22 @@ class VectorsService:
                     "text_query", "model_mismatch", f"collection model {collection.model!r} has no text space"
                 )
             [vector] = await self.models.embed_texts([str(request["text_query"])])
-            vectors["text"] = normalised(vector)
+            vectors["text"] = unit_vector(vector)
         if request.get("image") is not None:
             image = await asyncio.to_thread(self._load_image, request["image"], project, "image")
             if "image" in spaces:
-                vectors["image"] = normalised(await self.models.embed_image(image))
+                vectors["image"] = unit_vector(await self.models.embed_image(image))
             elif "face" in spaces:
                 faces = await self.models.find_faces(image)
                 if not len(faces):
                     raise ItemError("image", "no_face", "no face found in the query image")
                 largest = int(np.argmax(faces.area))
-                vectors["face"] = normalised(faces.data["descriptor"][largest])
+                vectors["face"] = unit_vector(faces.data["descriptor"][largest])
             else:
                 raise ItemError("image", "model_mismatch", f"collection model {collection.model!r} has no image space")
         if request.get("vector") is not None:
-            space = str(request.get("space") or spaces[0])
-            if space not in spaces:
-                raise ItemError("space", "model_mismatch", f"collection has no {space!r} space ({list(spaces)})")
-            vector = np.asarray(request["vector"], dtype=np.float32).reshape(-1)
-            if vector.size != SPACES[space].dim:
-                raise ItemError(
-                    "vector",
-                    "dimension_mismatch",
-                    f"the {space} space holds {SPACES[space].dim}-d vectors, got {vector.size}",
-                )
-            vectors[space] = normalised(vector)
+            space, vector = checked_vector(request["vector"], request.get("space"), spaces, "vector", "space")
+            vectors[space] = vector
         return vectors
 
     async def search(
@@ -325,7 +310,7 @@ class VectorsDeployment:
         """``request``: text_query / image / vector+space / vectors (space → vector, e.g. a video track),
         text_weight / image_weight (default 1 each), top_k, where (Chroma style, already validated)."""
         vectors = await self.service.query_vectors(collection, project, request)
-        vectors.update({space: normalised(vector) for space, vector in (request.get("vectors") or {}).items()})
+        vectors.update({space: unit_vector(vector) for space, vector in (request.get("vectors") or {}).items()})
         weights = {space: _weight(request, space) for space in vectors}
         return await self.service.search(
             collection, vectors, weights, top_k=int(request.get("top_k", 10)), where=request.get("where")

@@ -4,7 +4,7 @@ The text embedder (all-MiniLM-L6-v2: 6 layers, 384 wide, 12 heads) is a plain BE
 followed by mean pooling over the real tokens and L2 normalisation, which is what
 sentence-transformers computes for that model (``Transformer → Pooling(mean) → Normalize``).
 This module holds only the arithmetic over arrays; reading the safetensors file and the
-tokenizer is the caller's job (:mod:`deployments.text_embedder`).
+tokenizer is the caller's job (:mod:`models.runtime.text_embedder`).
 
 Shapes: ``ids``/``mask``/``type_ids`` are ``[B, L]`` (a right-padded batch; ``mask`` is 1 on real
 tokens, 0 on padding), hidden states are ``[B, L, D]``. Everything runs in float32 through
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.special import erf
+
+from kernels.vectors import l2_normalise
 
 F32 = npt.NDArray[np.float32]
 
@@ -196,12 +198,6 @@ def mean_pool(hidden: F32, mask: npt.NDArray[np.integer]) -> F32:
     total = (hidden * weight).sum(axis=1)
     count = np.maximum(weight.sum(axis=1), np.float32(1e-9))
     return (total / count).astype(np.float32, copy=False)
-
-
-def l2_normalise(vectors: F32, eps: float = 1e-12) -> F32:
-    """Rows scaled to unit length (``torch.nn.functional.normalize``: divide by ``max(norm, eps)``)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, np.float32(eps))).astype(np.float32, copy=False)
 
 
 def sentence_embeddings(

@@ -20,8 +20,12 @@ import numpy.typing as npt
 CROP_PAD_VALUE = 114
 
 
-def _pixel_bounds(xyxy: npt.NDArray[np.float32], width: int, height: int) -> npt.NDArray[np.int64]:
-    """Integer ``[x0, y0, x1, y1)`` bounds inside the frame, at least one pixel each way."""
+def pixel_bounds(xyxy: npt.NDArray[np.float32], width: int, height: int) -> npt.NDArray[np.int64]:
+    """Integer ``[x0, y0, x1, y1)`` bounds inside the frame, at least one pixel each way.
+
+    The one pixel window of a box, for every crop cut out of a frame. Corners may come in either order;
+    NaN and infinities count as 0.
+    """
     boxes = np.nan_to_num(np.asarray(xyxy, dtype=np.float64).reshape(-1, 4), nan=0.0, posinf=0.0, neginf=0.0)
     left = np.minimum(boxes[:, 0], boxes[:, 2])
     right = np.maximum(boxes[:, 0], boxes[:, 2])
@@ -81,7 +85,7 @@ def crop_resize(
     if target_h < 1 or target_w < 1:
         raise ValueError(f"crop size must be positive, got {size}")
     height, width = image.shape[:2]
-    bounds = _pixel_bounds(np.asarray(xyxy, dtype=np.float32), width, height)
+    bounds = pixel_bounds(np.asarray(xyxy, dtype=np.float32), width, height)
     crops = np.empty((len(bounds), target_h, target_w, 3), dtype=np.uint8)
     for i, (x0, y0, x1, y1) in enumerate(bounds):
         letterbox_crop(image[y0:y1, x0:x1], size, pad_value=pad_value, out=crops[i])

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kernels.boxes import box_area
+
 NO_TRACK = -1  # track_id of a target the tracker has not (yet) confirmed
 
 FloatArray = npt.NDArray[np.float32]
@@ -99,9 +101,7 @@ class Detections:
 
     @property
     def area(self) -> FloatArray:
-        widths = np.clip(self.xyxy[:, 2] - self.xyxy[:, 0], 0, None)
-        heights = np.clip(self.xyxy[:, 3] - self.xyxy[:, 1], 0, None)
-        return (widths * heights).astype(np.float32)
+        return box_area(self.xyxy).astype(np.float32)
 
     def scaled(self, factor: float) -> Detections:
         """A copy with every box multiplied by ``factor`` (e.g. back to source pixels)."""

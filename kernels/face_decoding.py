@@ -129,10 +129,3 @@ def align_face(
     matrix[:, 2] += size / 2 - centre
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return np.asarray(crop, dtype=np.uint8)
-
-
-def l2_normalise(vectors: npt.NDArray[np.floating]) -> FloatArray:
-    """Rows scaled to unit length (a zero row stays zero)."""
-    array = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(array, axis=-1, keepdims=True)
-    return (array / np.maximum(norms, 1e-12)).astype(np.float32)

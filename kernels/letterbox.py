@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from kernels.boxes import clip_boxes
+
 
 @dataclass(frozen=True)
 class LetterboxTransform:
@@ -29,9 +31,7 @@ class LetterboxTransform:
         boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
         boxes[:, [0, 2]] = (boxes[:, [0, 2]] - self.pad_x) / self.scale
         boxes[:, [1, 3]] = (boxes[:, [1, 3]] - self.pad_y) / self.scale
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, self.source_width)
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, self.source_height)
-        return boxes
+        return clip_boxes(boxes, self.source_width, self.source_height)
 
     def to_model(self, xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()

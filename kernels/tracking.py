@@ -159,24 +159,51 @@ class ByteTracker:
         cfg = self.config
         self.frame += 1
         scores = detections.confidence
-        det_boxes = detections.xyxy
-        det_class = detections.class_id
         high = np.flatnonzero(scores >= cfg.high_threshold)
         low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
 
-        # 1. Predict every track. Lost tracks stop changing size (as in ByteTrack), so a
-        #    box that coasts for many frames does not shrink to nothing or balloon.
+        predicted = self._predict()  # 1.
+        track_rows, det_rows, unconfirmed_left, high_left = self._associate(predicted, detections, high, low)  # 2.-4.
+        self._correct(track_rows, detections.xyxy[det_rows])
+        output_ids = self._ids[track_rows]
+        # 6. (before 5, so the new tracks' indices are simply appended at the end)
+        self._prune(unconfirmed_left)
+        # 5. Start tracks from confident detections nobody claimed.
+        starts = high_left[scores[high_left] >= cfg.new_track_threshold]
+        started_ids = self._start(detections, starts)
+        if started_ids is not None:  # the first frame: new tracks are confirmed and reported at once
+            det_rows = np.concatenate([det_rows, starts])
+            output_ids = np.concatenate([output_ids, started_ids])
+
+        order = np.argsort(det_rows, kind="stable")
+        return detections[det_rows[order]].with_track_ids(output_ids[order])
+
+    def _predict(self) -> npt.NDArray[np.floating]:
+        """Step 1: predict every track; its predicted boxes ``[T, 4]`` xyxy.
+
+        Lost tracks stop changing size (as in ByteTrack), so a box that coasts for many frames does not
+        shrink to nothing or balloon.
+        """
         if len(self._ids):
             self._mean[self._state == LOST, 7] = 0.0
             self._mean, self._cov = self.kalman.predict(self._mean, self._cov)
-        predicted = cxcyah_to_xyxy(self._mean[:, :MEASURE_DIM])
+        return cxcyah_to_xyxy(self._mean[:, :MEASURE_DIM])
 
+    def _associate(
+        self, predicted: npt.NDArray[np.floating], detections: Detections, high: IndexArray, low: IndexArray
+    ) -> tuple[IndexArray, IndexArray, IndexArray, IndexArray]:
+        """Steps 2-4: ``(track rows, detection rows)`` of every match (each track at most once), the
+        unconfirmed tracks left unmatched, and the confident detections nobody claimed.
+
+        Tracked tracks that neither stage matched become lost here; confirmed tracks get their ids.
+        """
+        det_boxes, det_class = detections.xyxy, detections.class_id
         matched_tracks: list[IndexArray] = []
         matched_dets: list[IndexArray] = []
 
         # 2. Stage 1: confident detections against tracked and lost tracks.
         pool = np.flatnonzero(self._state != UNCONFIRMED)
-        rows, cols = match_by_iou(self._iou(predicted, pool, det_boxes, det_class, high), cfg.match_iou)
+        rows, cols = match_by_iou(self._iou(predicted, pool, det_boxes, det_class, high), self.config.match_iou)
         matched_tracks.append(pool[rows])
         matched_dets.append(high[cols])
         pool_left = np.delete(pool, rows)
@@ -193,44 +220,42 @@ class ByteTracker:
         unconfirmed = np.flatnonzero(self._state == UNCONFIRMED)
         rows, cols = match_by_iou(self._iou(predicted, unconfirmed, det_boxes, det_class, high_left), UNCONFIRMED_IOU)
         confirmed = unconfirmed[rows]
-        unconfirmed_left = np.delete(unconfirmed, rows)
         matched_tracks.append(confirmed)
         matched_dets.append(high_left[cols])
-        high_left = np.delete(high_left, cols)
         self._ids[confirmed] = self._new_ids(len(confirmed))
+        return (
+            np.concatenate(matched_tracks),
+            np.concatenate(matched_dets),
+            np.delete(unconfirmed, rows),
+            np.delete(high_left, cols),
+        )
 
-        # Kalman-correct every matched track at once (each is matched at most once).
-        track_rows = np.concatenate(matched_tracks)
-        det_rows = np.concatenate(matched_dets)
+    def _correct(self, track_rows: IndexArray, boxes: npt.NDArray[np.float32]) -> None:
+        """Kalman-correct every matched track at once with its detection's box (xyxy)."""
         if len(track_rows):
             self._mean[track_rows], self._cov[track_rows] = self.kalman.update(
-                self._mean[track_rows], self._cov[track_rows], xyxy_to_cxcyah(det_boxes[det_rows])
+                self._mean[track_rows], self._cov[track_rows], xyxy_to_cxcyah(boxes)
             )
             self._state[track_rows] = TRACKED
             self._last_seen[track_rows] = self.frame
 
-        # 6. Drop unconfirmed tracks that found no match and lost tracks past the buffer.
-        #    (Before step 5, so the new tracks' indices are simply appended at the end.)
+    def _prune(self, unconfirmed_left: IndexArray) -> None:
+        """Step 6: drop unconfirmed tracks that found no match and lost tracks past the buffer."""
         keep = np.ones(len(self._ids), dtype=bool)
         keep[unconfirmed_left] = False
-        keep &= ~((self._state == LOST) & (self.frame - self._last_seen > cfg.lost_buffer))
-        output_ids = self._ids[track_rows]
+        keep &= ~((self._state == LOST) & (self.frame - self._last_seen > self.config.lost_buffer))
         self._select(keep)
 
-        # 5. Start tracks from confident detections nobody claimed.
-        starts = high_left[scores[high_left] >= cfg.new_track_threshold]
-        if len(starts):
-            first_frame = self.frame == 1
-            mean, cov = self.kalman.initiate(xyxy_to_cxcyah(det_boxes[starts]))
-            ids = self._new_ids(len(starts)) if first_frame else np.full(len(starts), NO_TRACK, np.int64)
-            state = TRACKED if first_frame else UNCONFIRMED
-            self._append(mean, cov, ids, det_class[starts], state)
-            if first_frame:
-                det_rows = np.concatenate([det_rows, starts])
-                output_ids = np.concatenate([output_ids, ids])
-
-        order = np.argsort(det_rows, kind="stable")
-        return detections[det_rows[order]].with_track_ids(output_ids[order])
+    def _start(self, detections: Detections, starts: IndexArray) -> npt.NDArray[np.int64] | None:
+        """Step 5: start a track from each of ``starts``; on the tracker's first frame they are confirmed
+        at once and their new ids are returned (else ``None``: they wait for a second match)."""
+        if not len(starts):
+            return None
+        first_frame = self.frame == 1
+        mean, cov = self.kalman.initiate(xyxy_to_cxcyah(detections.xyxy[starts]))
+        ids = self._new_ids(len(starts)) if first_frame else np.full(len(starts), NO_TRACK, np.int64)
+        self._append(mean, cov, ids, detections.class_id[starts], TRACKED if first_frame else UNCONFIRMED)
+        return ids if first_frame else None
 
     def _iou(
         self,

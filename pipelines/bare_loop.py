@@ -16,14 +16,18 @@ from typing import BinaryIO
 
 import numpy as np
 
-from deployments.detector import Detector
 from kernels.detections import Detections
-from kernels.tracking import ByteTracker, TrackerConfig
+from kernels.tracking import ByteTracker
 from models.coco import resolve_classes
 from models.registry import get_model
+from models.runtime.detector import Detector
 from pipelines.decode import DecodedFrame, DecodeStats, FrameRange, Sampling, VideoDecoder
+from pipelines.tracker_settings import tracker_config
 from pipelines.tracks import TrackAggregator, TrackSummary
 from visiongrid.settings import Settings, get_settings
+
+# ``tracker_config`` moved to pipelines/tracker_settings.py; re-exported here for callers not yet moved.
+__all__ = ["KNOWN_STEPS", "AnalysisResult", "UnknownStepError", "analyse_video", "load_detector", "tracker_config"]
 
 KNOWN_STEPS = ("detect",)
 
@@ -44,20 +48,6 @@ class AnalysisResult:
     finish_reason: str
     elapsed_s: float
     requested_classes: dict[int, str] | None
-
-
-def tracker_config(settings: Settings, min_confidence: float | None = None) -> TrackerConfig:
-    """Tracker thresholds; a request's ``min_confidence`` raises (or lowers) the bar a
-    detection must clear to start or directly extend a track. Weaker detections (down to
-    ``track_low_threshold``) only continue existing tracks, as ByteTrack intends."""
-    high = settings.track_high_threshold if min_confidence is None else min_confidence
-    return TrackerConfig(
-        high_threshold=high,
-        low_threshold=min(settings.track_low_threshold, high),
-        new_track_threshold=max(high, settings.track_new_threshold if min_confidence is None else high),
-        match_iou=settings.track_match_iou,
-        lost_buffer=settings.track_lost_buffer,
-    )
 
 
 def load_detector(settings: Settings) -> Detector:

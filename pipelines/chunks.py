@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from contract.errors import VisionGridError
 from kernels.detections import Detections
 from models.coco import class_name
 from pipelines.decode import DecodeStats
@@ -28,6 +29,7 @@ __all__ = [
     "DONE_DATA",
     "RESULT_OBJECT",
     "Vectors",
+    "error_object",
     "frame_chunk",
     "image_body",
     "result_body",
@@ -257,6 +259,11 @@ def frame_chunk(
     return _dumps(payload)
 
 
+def error_object(error: VisionGridError) -> dict[str, str]:
+    """The ``{"code", "message"}`` of a failed task: in its record, its error chunk, a failed batch item."""
+    return {"code": error.code, "message": error.message}
+
+
 def terminal_chunk(
     task_id: str,
     *,
@@ -299,12 +306,7 @@ EMBEDDINGS_KEY: Final[str] = "track_embeddings"
 
 def _track_json(track: TrackSummary, labels: dict[int, str] | None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "track_id": track.track_id,
-        "class": class_name(track.class_id, labels),
-        "first_frame": track.first_frame,
-        "last_frame": track.last_frame,
-        "first_timestamp_ms": round(track.first_timestamp_ms, 3),
-        "last_timestamp_ms": round(track.last_timestamp_ms, 3),
+        **track.span(labels),
         "frames_seen": track.frames_seen,
         "best_confidence": round(track.best_confidence, 4),
     }

@@ -41,36 +41,43 @@ Design notes (the *why* behind the behaviour):
 
 from __future__ import annotations
 
-import errno
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Final, Literal
+from typing import BinaryIO, Final
 
 import av
 import av.error
 import numpy as np
-from av.container import InputContainer
 from av.packet import Packet
 from av.video.frame import VideoFrame
-from av.video.stream import VideoStream
+
+from pipelines.decode_container import check_duration, estimate_total_frames, open_container, pick_video_stream
+from pipelines.decode_timeline import DecodeFailure, FrameIndexer, Timeline
+from pipelines.decode_types import (
+    DecodedFrame,
+    DecodeStats,
+    FinishReason,
+    FrameRange,
+    RangeUnit,
+    Sampling,
+    SamplingMode,
+    VideoDecodeError,
+)
 
 __all__ = [
     "SEEK_THRESHOLD_S",
     "DecodeStats",
     "DecodedFrame",
+    "FinishReason",
     "FrameRange",
+    "RangeUnit",
     "Sampling",
     "SamplingMode",
     "VideoDecodeError",
     "VideoDecoder",
 ]
-
-SamplingMode = Literal["fps", "keyframe", "interval"]
-RangeUnit = Literal["seconds", "frames"]
-FinishReason = Literal["stop", "max_frames"]
 
 #: Range starts further in than this are reached by seeking; closer ones are cheaper to decode through
 #: (a couple of seconds is about one typical keyframe interval).
@@ -78,277 +85,9 @@ SEEK_THRESHOLD_S: Final[float] = 2.0
 #: Seek this much before the range start: containers seek by DTS, and a keyframe whose DTS is just before
 #: the target can have a PTS just after it, which would silently lose the first in-range frames.
 _SEEK_MARGIN_S: Final[float] = 1.0
-#: Open/read timeouts handed to FFmpeg's interrupt callback so a stalled input cannot hang a worker.
-_OPEN_TIMEOUT_S: Final[float] = 20.0
-_READ_TIMEOUT_S: Final[float] = 20.0
 #: This many decode failures in a row means the stream is garbage, not a damaged frame or two.
 _MAX_CONSECUTIVE_DECODE_FAILURES: Final[int] = 50
-#: Codecs FFmpeg uses to render *text* as video (the ``tty`` demuxer picks ``.txt``/``.nfo`` by extension).
-_TEXT_ART_CODECS: Final[frozenset[str]] = frozenset({"ansi", "bintext", "xbin", "idf"})
-_MODES: Final[tuple[str, ...]] = ("fps", "keyframe", "interval")
-_UNITS: Final[tuple[str, ...]] = ("seconds", "frames")
-
-
-class VideoDecodeError(Exception):
-    """The one error type for input that is corrupt, truncated, not a video, or too large.
-
-    Callers map it to a task failure without having to know FFmpeg's error zoo; ``code`` is stable and
-    machine-readable:
-
-    * ``"not_a_video"`` -- no demuxer recognises the bytes, or there is no (real) video stream.
-    * ``"corrupt_video"`` -- a recognised container whose data is damaged or cut off.
-    * ``"unsupported_codec"`` -- the video stream uses a codec this FFmpeg build cannot decode.
-    * ``"frame_too_large"`` -- width × height exceeds ``max_pixels``.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-
-def _is_number(value: object) -> bool:
-    """True for real numbers but not ``bool`` (``True`` as a frame rate is a bug, not 1 fps)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Which source frames to deliver.
-
-    * ``fps``: ``value`` frames per second of *source* time (timestamps, not indices, so VFR works).
-    * ``interval``: every ``value``-th source frame (integer ``>= 1``), counted from the range start.
-    * ``keyframe``: only keyframes; non-key frames are skipped by the decoder itself. ``value`` is ignored.
-
-    Validated eagerly so a bad request fails at parse time with the offending field named.
-    """
-
-    mode: SamplingMode = "fps"
-    value: float | None = 1.0
-
-    def __post_init__(self) -> None:
-        if self.mode not in _MODES:
-            raise ValueError(f"sampling.mode must be one of {_MODES}, got {self.mode!r}")
-        if self.mode == "keyframe":
-            return
-        value = self.value
-        if value is None or not _is_number(value) or not math.isfinite(value):
-            raise ValueError(f"sampling.value must be a finite number for mode {self.mode!r}, got {value!r}")
-        if self.mode == "fps" and value <= 0:
-            raise ValueError(f"sampling.value (frames per second) must be > 0, got {value!r}")
-        if self.mode == "interval" and (value < 1 or float(value) != int(value)):
-            raise ValueError(f"sampling.value (frame interval) must be an integer >= 1, got {value!r}")
-
-
-@dataclass(frozen=True)
-class FrameRange:
-    """Half-open slice of the source: ``start <= t < end`` (seconds) or ``start <= index < end`` (frames).
-
-    Half-open so adjacent ranges never share a frame. ``None`` means "from the beginning" / "to the end".
-    """
-
-    start: float | None = None
-    end: float | None = None
-    unit: RangeUnit = "seconds"
-
-    def __post_init__(self) -> None:
-        if self.unit not in _UNITS:
-            raise ValueError(f"range.unit must be one of {_UNITS}, got {self.unit!r}")
-        for name in ("start", "end"):
-            bound = getattr(self, name)
-            if bound is None:
-                continue
-            if not _is_number(bound) or not math.isfinite(bound) or bound < 0:
-                raise ValueError(f"range.{name} must be a finite number >= 0, got {bound!r}")
-            if self.unit == "frames" and float(bound) != int(bound):
-                raise ValueError(f"range.{name} must be an integer when unit is 'frames', got {bound!r}")
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError(f"range.end ({self.end!r}) must be greater than range.start ({self.start!r})")
-
-
-@dataclass(frozen=True, eq=False)
-class DecodedFrame:
-    """One delivered frame. ``eq=False`` because comparing images element-wise is never what you want."""
-
-    frame_index: int
-    timestamp_ms: float
-    image: np.ndarray
-    is_keyframe: bool
-
-
-@dataclass
-class DecodeStats:
-    """Live counters, updated while iterating, mirroring the contract's ``stream_info``.
-
-    ``decoded_frames + dropped_frames`` equals the number of source frames considered so far (those inside
-    the range that were reached), because the contract defines drops as decode failures plus sampling skips.
-    """
-
-    decoded_frames: int = 0
-    dropped_frames: int = 0
-    total_frames: int | None = None
-    fps: float = 0.0
-    width: int = 0
-    height: int = 0
-
-
-def _sniff_container(head: bytes) -> bool:
-    """True when ``head`` starts like a known video container.
-
-    Used only to choose the error code when FFmpeg cannot open the input: a file that *looks* like an
-    MP4/AVI/MKV but fails to open is a damaged (e.g. truncated, ``moov`` atom lost) video, not random bytes.
-    """
-    if len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
-        return True
-    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"AVIX"):
-        return True
-    return head.startswith(
-        (
-            b"\x1a\x45\xdf\xa3",  # EBML: Matroska / WebM
-            b"FLV",
-            b"OggS",
-            b"\x00\x00\x01\xba",  # MPEG program stream
-            b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF / WMV
-        )
-    ) or (len(head) >= 189 and head[0] == 0x47 and head[188] == 0x47)  # MPEG transport stream
-
-
-def _read_head(source: Path | BinaryIO) -> bytes:
-    """First bytes of the input for :func:`_sniff_container`; leaves a file object where it was."""
-    if isinstance(source, Path):
-        with source.open("rb") as fh:
-            return fh.read(192)
-    try:
-        pos = source.tell()
-        head = source.read(192)
-        source.seek(pos)
-    except (OSError, AttributeError, ValueError):
-        return b""  # not seekable: we simply lose the finer error code
-    return bytes(head) if head else b""
-
-
-def _open_container(source: str | Path | BinaryIO) -> InputContainer:
-    """Open ``source`` for reading, turning every FFmpeg failure into :class:`VideoDecodeError`.
-
-    A missing path is a caller bug rather than bad input, so it stays a plain ``FileNotFoundError``.
-    """
-    target: str | BinaryIO
-    if isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(errno.ENOENT, "video file not found", str(path))
-        head_source: Path | BinaryIO = path
-        target = str(path)
-    else:
-        head_source = source
-        target = source
-    try:
-        return av.open(
-            target,
-            mode="r",
-            timeout=(_OPEN_TIMEOUT_S, _READ_TIMEOUT_S),
-            metadata_errors="ignore",
-        )
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        code = "corrupt_video" if _sniff_container(_read_head(head_source)) else "not_a_video"
-        what = "damaged video container" if code == "corrupt_video" else "not a recognised video file"
-        raise VideoDecodeError(code, f"{what}: {exc}") from exc
-
-
-def _pick_video_stream(container: InputContainer) -> VideoStream:
-    """First real video stream: cover-art pictures and text rendered as video do not count."""
-    attached_pic = av.stream.Disposition.attached_pic
-    for stream in container.streams.video:
-        if stream.disposition & attached_pic:
-            continue
-        if stream.codec_context is None:
-            raise VideoDecodeError("unsupported_codec", "no decoder available for the video stream")
-        if stream.codec_context.name in _TEXT_ART_CODECS:
-            raise VideoDecodeError("not_a_video", f"text rendered as video ({stream.codec_context.name})")
-        return stream
-    raise VideoDecodeError("not_a_video", f"no video stream in {container.format.name!r} input")
-
-
-class _DecodeFailure:
-    """Marker for a packet the decoder rejected; carries the packet's time so range checks still apply."""
-
-    __slots__ = ("time_s",)
-
-    def __init__(self, time_s: float | None) -> None:
-        self.time_s = time_s
-
-
-class _FrameIndexer:
-    """Assigns source frame indices in the decode-everything modes and spots frames lost on the way.
-
-    While every timestamp sits on the constant-frame-rate grid (within 0.2 frame of a multiple of
-    ``1 / fps``, strictly increasing) the index is ``round(t * fps)``: exact for CFR video even after a seek,
-    and a jump reveals frames that were lost (a truncated packet, chunks the demuxer skipped) so they can be
-    counted as dropped. The first off-grid timestamp marks the stream as variable-frame-rate and from then on
-    the index is a running count, which is the only honest index for VFR.
-    """
-
-    _GRID_TOLERANCE: Final[float] = 0.2
-
-    def __init__(self, fps: float, after_seek: bool) -> None:
-        self._fps = fps
-        self._after_seek = after_seek
-        self.on_grid = fps > 0
-        self._last: int | None = None  # last index handed out
-        self._last_in_range: int | None = None
-        self._failed: set[int] = set()  # grid slots of in-range packets that failed, not yet covered by a gap
-        self._carried_failures = 0
-
-    def assign(self, t: float) -> int:
-        if self.on_grid:
-            exact = t * self._fps
-            slot = round(exact)
-            if abs(exact - slot) <= self._GRID_TOLERANCE and slot >= 0 and (self._last is None or slot > self._last):
-                self._last = slot
-                return slot
-            self.on_grid = False
-            self._carried_failures += len(self._failed)  # deferred failures no gap will cover now: count them
-            self._failed.clear()
-        if self._last is not None:
-            index = self._last + 1
-        elif self._after_seek and self._fps > 0:
-            index = max(0, round(t * self._fps))  # the running count is unknown after a seek: estimate it
-        else:
-            index = 0
-        self._last = index
-        return index
-
-    def failure(self, t: float | None) -> int:
-        """Record an in-range packet that failed to decode; returns how many drops to count right now."""
-        if self.on_grid and t is not None:
-            slot = round(t * self._fps)
-            if self._last_in_range is None or slot > self._last_in_range:
-                self._failed.add(slot)  # counted later, by the gap it leaves or at the end
-            return 0
-        if self._last is not None:
-            self._last += 1  # the lost frame still occupied a slot in the source
-        return 1
-
-    def missing_before(self, index: int) -> int:
-        """For each in-range frame: how many grid slots since the previous in-range frame never arrived."""
-        gap, self._carried_failures = self._carried_failures, 0
-        if self.on_grid and self._last_in_range is not None and index > self._last_in_range + 1:
-            gap += index - self._last_in_range - 1
-        if self._last_in_range is None or index > self._last_in_range:
-            self._last_in_range = index
-        if self._failed:
-            self._failed = {slot for slot in self._failed if slot > index}
-        return gap
-
-    def unaccounted_failures(self) -> int:
-        """Failed packets after the last in-range frame: no later frame's gap covered them."""
-        count = len(self._failed) + self._carried_failures
-        self._failed.clear()
-        self._carried_failures = 0
-        return count
+_DEFAULT_SAMPLING: Final[Sampling] = Sampling()
 
 
 class VideoDecoder:
@@ -366,7 +105,7 @@ class VideoDecoder:
         self,
         source: str | Path | BinaryIO,
         *,
-        sampling: Sampling = Sampling(),  # frozen dataclass, so a shared default is safe
+        sampling: Sampling = _DEFAULT_SAMPLING,  # frozen dataclass, so a shared default is safe
         frame_range: FrameRange | None = None,
         max_frames: int | None = None,
         max_pixels: int | None = None,
@@ -377,7 +116,7 @@ class VideoDecoder:
             raise ValueError(f"max_frames must be an int or None, got {max_frames!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
-        if max_pixels is not None and (not _is_number(max_pixels) or max_pixels < 1):
+        if max_pixels is not None and (isinstance(max_pixels, bool) or max_pixels < 1):
             raise ValueError(f"max_pixels must be a number >= 1, got {max_pixels!r}")
         self.sampling = sampling
         self.frame_range = frame_range
@@ -391,9 +130,9 @@ class VideoDecoder:
         self._good_frames = 0  # intact frames out of the decoder (any range), to tell "corrupt" from "empty"
         self._failures = 0  # packets the decoder rejected plus frames it flagged corrupt
         self._pending_keys = 0  # keyframe mode: in-range keyframe packets whose frame has not come out yet
-        self._container = _open_container(source)
+        self._container = open_container(source)
         try:
-            self._stream = _pick_video_stream(self._container)
+            self._stream = pick_video_stream(self._container)
             self._init_stream_facts()
         except BaseException:
             self._container.close()
@@ -410,39 +149,13 @@ class VideoDecoder:
         self._fps = float(rate) if rate else 0.0
         self._tb = float(stream.time_base) if stream.time_base else 0.0
         self._t0 = stream.start_time or 0
+        self._time = Timeline(self._fps, self._tb, self._t0, self.frame_range)
         self.stats.fps = self._fps
         self.stats.width = int(ctx.width or 0)
         self.stats.height = int(ctx.height or 0)
-        self.stats.total_frames = self._estimate_total_frames()
+        self.stats.total_frames = estimate_total_frames(self._container, stream, self._fps)
         self._check_pixels(self.stats.width, self.stats.height)
-        self._check_duration()
-
-    def _estimate_total_frames(self) -> int | None:
-        """Container frame count if stored, else duration × average rate (stream, then container duration)."""
-        stream = self._stream
-        if stream.frames and stream.frames > 0:
-            return int(stream.frames)
-        if self._fps <= 0:
-            return None
-        if stream.duration and stream.duration > 0 and self._tb > 0:
-            return round(stream.duration * self._tb * self._fps)
-        if self._container.duration and self._container.duration > 0:
-            return round(self._container.duration / av.time_base * self._fps)
-        return None
-
-    def _check_duration(self) -> None:
-        """Refuse a video longer than ``max_duration_s`` (container duration, or frames / fps)."""
-        if self.max_duration_s is None:
-            return
-        duration = None
-        if self._container.duration and self._container.duration > 0:
-            duration = self._container.duration / av.time_base
-        elif self.stats.total_frames and self._fps > 0:
-            duration = self.stats.total_frames / self._fps
-        if duration is not None and duration > self.max_duration_s:
-            raise VideoDecodeError(
-                "video_too_long", f"video lasts {duration:.1f} s, limit is {self.max_duration_s:g} s"
-            )
+        check_duration(self._container, self.stats.total_frames, self._fps, self.max_duration_s)
 
     def _check_pixels(self, width: int, height: int) -> None:
         if self.max_pixels is not None and width * height > self.max_pixels:
@@ -466,57 +179,6 @@ class VideoDecoder:
     ) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ range / time helpers
-
-    def _range_seconds(self) -> tuple[float | None, float | None]:
-        """Range bounds in seconds (frame bounds converted through the average rate), for seeking/stopping."""
-        rng = self.frame_range
-        if rng is None:
-            return None, None
-        if rng.unit == "seconds":
-            return rng.start, rng.end
-        if self._fps <= 0:
-            return None, None
-        start = rng.start / self._fps if rng.start is not None else None
-        end = rng.end / self._fps if rng.end is not None else None
-        return start, end
-
-    def _before_start(self, t: float, index: int) -> bool:
-        rng = self.frame_range
-        if rng is None or rng.start is None:
-            return False
-        if rng.unit == "seconds":
-            return t < rng.start - 1e-9
-        return index < rng.start
-
-    def _past_end(self, t: float, index: int) -> bool:
-        rng = self.frame_range
-        if rng is None or rng.end is None:
-            return False
-        if rng.unit == "seconds":
-            return t >= rng.end - 1e-9
-        return index >= rng.end
-
-    def _ts_to_seconds(self, ts: int) -> float:
-        return (ts - self._t0) * self._tb
-
-    def _index_from_time(self, t: float) -> int:
-        """``round(t * average_rate)``: exact for CFR, an approximation for VFR (see module docstring)."""
-        return max(0, round(t * self._fps)) if self._fps > 0 else 0
-
-    def _frame_time(self, frame: VideoFrame, previous: float | None) -> float:
-        """Frame time from PTS (falling back to DTS, then to previous + one nominal frame duration)."""
-        ts = frame.pts if frame.pts is not None else frame.dts
-        if ts is not None and self._tb > 0:
-            return self._ts_to_seconds(ts)
-        if previous is None:
-            return 0.0
-        return previous + (1.0 / self._fps if self._fps > 0 else 0.0)
-
-    def _packet_time(self, packet: Packet) -> float | None:
-        ts = packet.pts if packet.pts is not None else packet.dts
-        return self._ts_to_seconds(ts) if ts is not None and self._tb > 0 else None
-
     # ------------------------------------------------------------------ demux / seek
 
     def _seek(self, seconds: float) -> None:
@@ -531,7 +193,7 @@ class VideoDecoder:
         Sets ``self._seeked`` when a seek happened, because the running frame count is then unknown.
         """
         self._seeked = False
-        start_s, _ = self._range_seconds()
+        start_s, _ = self._time.range_seconds()
         if start_s is None or start_s <= SEEK_THRESHOLD_S or self._tb <= 0:
             yield from self._container.demux(self._stream)
             return
@@ -542,7 +204,7 @@ class VideoDecoder:
             return
         packets = self._container.demux(self._stream)
         first = next(packets, None)
-        first_t = self._packet_time(first) if first is not None else None
+        first_t = self._time.packet_time(first) if first is not None else None
         if first_t is not None and first_t > start_s + 1e-6:
             # The seek overshot the range start (odd index / huge reorder delay): frames would be lost.
             # Correctness beats speed here, so start over from the beginning with exact counting.
@@ -555,8 +217,8 @@ class VideoDecoder:
             yield first
         yield from packets
 
-    def _decode_packets(self, packets: Iterator[Packet]) -> Iterator[VideoFrame | _DecodeFailure]:
-        """Decode each packet; a rejected packet becomes a :class:`_DecodeFailure` instead of an exception."""
+    def _decode_packets(self, packets: Iterator[Packet]) -> Iterator[VideoFrame | DecodeFailure]:
+        """Decode each packet; a rejected packet becomes a :class:`DecodeFailure` instead of an exception."""
         ctx = self._stream.codec_context
         consecutive = 0
         for packet in packets:
@@ -570,7 +232,7 @@ class VideoDecoder:
                     raise VideoDecodeError(
                         "corrupt_video", f"{consecutive} consecutive packets failed to decode: {exc}"
                     ) from exc
-                yield _DecodeFailure(self._packet_time(packet))
+                yield DecodeFailure(self._time.packet_time(packet))
                 continue
             consecutive = 0
             yield from frames
@@ -628,7 +290,7 @@ class VideoDecoder:
         value = float(self.sampling.value or 1.0)
         interval = int(value)
         eps = min(1e-3, 0.25 / value)  # timestamps are rounded to the time base; don't miss a sample by 1 tick
-        indexer: _FrameIndexer | None = None
+        indexer: FrameIndexer | None = None
         previous_t: float | None = None
         origin_t: float | None = None
         origin_index = 0
@@ -636,20 +298,20 @@ class VideoDecoder:
         rng = self.frame_range
         for item in self._decode_packets(self._packets()):
             if indexer is None:  # created lazily: whether _packets() seeked is only known once it has run
-                indexer = _FrameIndexer(self._fps, self._seeked)
-            if isinstance(item, _DecodeFailure):
+                indexer = FrameIndexer(self._fps, self._seeked)
+            if isinstance(item, DecodeFailure):
                 self._failures += 1
-                if item.time_s is None or not self._packet_outside_range(item.time_s):
+                if item.time_s is None or not self._time.outside(item.time_s):
                     self.stats.dropped_frames += indexer.failure(item.time_s)
                 continue
             frame = item
             self._count_frame(frame)
-            t = self._frame_time(frame, previous_t)
+            t = self._time.frame_time(frame, previous_t)
             previous_t = t
             index = indexer.assign(t)
-            if self._before_start(t, index):
+            if self._time.before_start(t, index):
                 continue
-            if self._past_end(t, index):
+            if self._time.past_end(t, index):
                 break
             self.stats.dropped_frames += indexer.missing_before(index)
             if origin_t is None:
@@ -675,11 +337,6 @@ class VideoDecoder:
         if indexer is not None:
             self.stats.dropped_frames += indexer.unaccounted_failures()
 
-    def _packet_outside_range(self, t: float) -> bool:
-        """Range test for a failed packet, which has a time but no frame index (index derived from time)."""
-        index = self._index_from_time(t)
-        return self._before_start(t, index) or self._past_end(t, index)
-
     def _iter_keyframes(self) -> Iterator[DecodedFrame]:
         """``keyframe`` mode: the decoder discards non-key packets unparsed (``skip_frame = NONKEY``).
 
@@ -687,21 +344,21 @@ class VideoDecoder:
         dropped frame; a keyframe packet that never produces a frame is a decode failure, also dropped.
         """
         self._stream.codec_context.skip_frame = "NONKEY"
-        _, end_s = self._range_seconds()
+        _, end_s = self._time.range_seconds()
         self._pending_keys = 0
         previous_t: float | None = None
         for item in self._decode_packets(self._count_keyframe_packets(self._packets(), end_s)):
-            if isinstance(item, _DecodeFailure):
+            if isinstance(item, DecodeFailure):
                 self._failures += 1
                 continue  # accounted for through _pending_keys
             frame = item
             self._count_frame(frame)
-            t = self._frame_time(frame, previous_t)
+            t = self._time.frame_time(frame, previous_t)
             previous_t = t
-            index = self._index_from_time(t)
-            if self._before_start(t, index):
+            index = self._time.index_from_time(t)
+            if self._time.before_start(t, index):
                 continue
-            if self._past_end(t, index):
+            if self._time.past_end(t, index):
                 break
             self._pending_keys = max(0, self._pending_keys - 1)
             if frame.is_corrupt:
@@ -726,11 +383,11 @@ class VideoDecoder:
             if packet.size == 0:
                 yield packet  # flush packet at end of stream
                 continue
-            if end_s is not None and packet.dts is not None and self._ts_to_seconds(packet.dts) >= end_s - 1e-9:
+            if end_s is not None and packet.dts is not None and self._time.ts_to_seconds(packet.dts) >= end_s - 1e-9:
                 yield Packet()  # empty packet = flush, so buffered in-range keyframes still come out
                 return
-            t = self._packet_time(packet)
-            if t is None or not self._packet_outside_range(t):
+            t = self._time.packet_time(packet)
+            if t is None or not self._time.outside(t):
                 if packet.is_keyframe:
                     self._pending_keys += 1
                 else:

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from contract.errors import ErrorCode, VisionGridError
 from kernels.detections import Detections
 from pipelines.step_specs import DetectParams, FaceParams, OcrParams, StepPlan, StepSpec
 
@@ -74,18 +75,17 @@ class StepModels(Protocol):
         ...
 
 
-class StepFailedError(RuntimeError):
-    """A model call of one step failed on this image; ``step`` names it (``detect``, ``ocr``, ...)."""
+class StepFailedError(VisionGridError, RuntimeError):
+    """A model call of one step failed on this image; ``step`` names it (``detect``, ``ocr``, ...).
+
+    The code is stable: ``detector_error`` (it predates the other steps) or ``<step>_error``.
+    """
 
     def __init__(self, step: str, cause: BaseException) -> None:
-        super().__init__(f"{step} failed: {type(cause).__name__}: {cause}")
+        code = ErrorCode.DETECTOR_ERROR if step == "detect" else f"{step}_error"
+        super().__init__(code, f"{step} failed: {type(cause).__name__}: {cause}")
         self.step = step
         self.cause = cause
-
-    @property
-    def code(self) -> str:
-        """The stable error code (``detector_error`` predates the other steps' ``<step>_error``)."""
-        return "detector_error" if self.step == "detect" else f"{self.step}_error"
 
 
 def with_columns(detections: Detections, **columns: list[Any]) -> Detections:

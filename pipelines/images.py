@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from contract.errors import ErrorCode, VisionGridError
+
 __all__ = ["ImageDecodeError", "decode_image"]
 
 _FORMATS: Final[tuple[str, ...]] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
@@ -23,30 +25,28 @@ _FORMATS: Final[tuple[str, ...]] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 Image.MAX_IMAGE_PIXELS = None
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(VisionGridError, ValueError):
     """Why bytes are not a usable image; ``code`` is stable (not_an_image, corrupt_image, empty_image,
-    image_too_large)."""
+    image_too_large). Still a ``ValueError``: callers that only care that the input was bad catch that."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, code: ErrorCode | str, message: str) -> None:
+        super().__init__(code, message)
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:
     """RGB ``uint8 [H, W, 3]`` of the first frame of a JPEG/PNG/WebP/BMP/GIF/TIFF image."""
     if not data:
-        raise ImageDecodeError("not_an_image", "the image is empty (0 bytes)")
+        raise ImageDecodeError(ErrorCode.NOT_AN_IMAGE, "the image is empty (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data), formats=_FORMATS)
     except UnidentifiedImageError:
         formats = ", ".join(_FORMATS)
-        raise ImageDecodeError("not_an_image", f"not an image in a supported format ({formats})") from None
+        raise ImageDecodeError(ErrorCode.NOT_AN_IMAGE, f"not an image in a supported format ({formats})") from None
     except Exception as exc:  # a header Pillow recognised but cannot parse
-        raise ImageDecodeError("corrupt_image", f"the image header is damaged ({exc})") from None
+        raise ImageDecodeError(ErrorCode.CORRUPT_IMAGE, f"the image header is damaged ({exc})") from None
     width, height = image.size
     if width <= 0 or height <= 0:
-        raise ImageDecodeError("empty_image", f"the image is {width}x{height} pixels")
+        raise ImageDecodeError(ErrorCode.EMPTY_IMAGE, f"the image is {width}x{height} pixels")
     if width * height > max_pixels:
         raise ImageDecodeError(
             "image_too_large", f"the image is {width}x{height} = {width * height} pixels, limit is {max_pixels}"
@@ -57,5 +57,5 @@ def decode_image(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:
         rgb = upright.convert("RGB")
     except Exception as exc:  # truncated data, bad chunks, broken compression
         reason = f"{type(exc).__name__}: {exc}"
-        raise ImageDecodeError("corrupt_image", f"the image data is damaged ({reason})") from None
+        raise ImageDecodeError(ErrorCode.CORRUPT_IMAGE, f"the image data is damaged ({reason})") from None
     return np.asarray(rgb, dtype=np.uint8)

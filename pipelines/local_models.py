@@ -1,8 +1,9 @@
 """The step models in-process: plain model classes called off the event loop.
 
 The cluster runs each model as a Ray Serve deployment (``deployments/step_models.py``); this is the same
-:class:`~pipelines.executor.StepModels` contract without Ray, for the bare loop, tests and benchmarks'
-baselines. Models load on first use, so a plan that only detects never pays for OCR or faces.
+:class:`~pipelines.executor.StepModels` contract over the plain classes of ``models/runtime/``, without
+Ray, for the bare loop, tests and benchmarks' baselines. Models load on first use, so a plan that only
+detects never pays for OCR or faces.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deployments.detector import Detector
 from kernels.detections import Detections
 from models.registry import get_model
+from models.runtime.detector import Detector
 from visiongrid.settings import Settings
 
 __all__ = ["LocalModels"]
@@ -59,7 +60,7 @@ class LocalModels:
     def reader(self) -> Any:
         with self._lock:
             if self._reader is None:
-                from deployments.ocr import TextReader
+                from models.runtime.ocr import TextReader
 
                 self._reader = TextReader(intra_op_threads=self.settings.ort_intra_op_threads)
             return self._reader
@@ -67,7 +68,7 @@ class LocalModels:
     def embedder(self) -> Any:
         with self._lock:
             if self._embedder is None:
-                from deployments.embedder import AppearanceEmbedder
+                from models.runtime.embedder import AppearanceEmbedder
 
                 self._embedder = AppearanceEmbedder(
                     get_model(self.settings.appearance_model, self.settings.models_dir),
@@ -78,7 +79,7 @@ class LocalModels:
     def face_analyzer(self) -> Any:
         with self._lock:
             if self._faces is None:
-                from deployments.face import FaceAnalyzer
+                from models.runtime.face import FaceAnalyzer
 
                 self._faces = FaceAnalyzer(
                     get_model(self.settings.face_detector_model, self.settings.models_dir),

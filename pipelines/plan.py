@@ -19,7 +19,7 @@ from contract.video import ProcessRequest, Range, VideoInput
 from contract.video import Sampling as SamplingSpec
 from models.registry import UnknownModelError, get_model
 from pipelines.decode import FrameRange, Sampling
-from pipelines.describe import UnknownProviderError, resolve_chain
+from pipelines.describe import resolve_chain
 from pipelines.step_specs import KNOWN_STEP_MODELS, DetectParams, PlanError, StepPlan, plan_steps
 from visiongrid.settings import Settings
 
@@ -127,9 +127,4 @@ def check_resources(steps: StepPlan, model_hint: str | None, settings: Settings)
         if entry.task != "detect":
             raise PlanError(field, f"model {entry.name!r} is a {entry.task!r} model, not a detector")
     if steps.get("describe") is not None:
-        try:
-            resolve_chain(model_hint, settings)
-        except UnknownProviderError as exc:
-            raise PlanError("model", str(exc)) from exc
-        except ValueError as exc:  # the configured providers themselves are broken: not the caller's fault
-            raise RuntimeError(f"vlm_providers setting is invalid: {exc}") from exc
+        resolve_chain(model_hint, settings)  # an unknown provider hint: UnknownProviderError (a PlanError on model)

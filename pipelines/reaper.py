@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from pipelines.chunks import DONE_DATA, sse_event, terminal_chunk
+from contract.errors import ErrorCode, VisionGridError
+from pipelines.chunks import DONE_DATA, error_object, sse_event, terminal_chunk
 from pipelines.decode import DecodeStats
 from store import media
 from store.archive import Archive
@@ -40,7 +41,8 @@ def _close_stream(archive: Archive, record: TaskRecord) -> None:
         finish_reason = "cancelled"
     else:
         finish_reason = "error"
-        error = {"code": record.error_code or "runner_lost", "message": record.error_message or _RUNNER_LOST_MESSAGE}
+        code = record.error_code or ErrorCode.RUNNER_LOST
+        error = error_object(VisionGridError(code, record.error_message or _RUNNER_LOST_MESSAGE))
     # Only the counters the heartbeat stored are known; decoded_frames is at least the processed count.
     stats = DecodeStats(decoded_frames=record.processed_frames, total_frames=record.total_frames)
     offset = archive.size(record.id)

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels.detections import NO_TRACK, Detections
+from models.coco import class_name
 from pipelines.executor import FACES, FEATURE, TEXT, TEXT_CONFIDENCE
 
 
@@ -42,6 +43,18 @@ class TrackSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def span(self, labels: dict[int, str] | None) -> dict[str, Any]:
+        """Which track, of what, from when to when: the one builder of the fields that a result's
+        ``tracks[]`` entry and a track's vector metadata share (in this order)."""
+        return {
+            "track_id": self.track_id,
+            "class": class_name(self.class_id, labels),
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "first_timestamp_ms": round(self.first_timestamp_ms, 3),
+            "last_timestamp_ms": round(self.last_timestamp_ms, 3),
+        }
 
     @property
     def mean_feature(self) -> npt.NDArray[np.float32] | None:

@@ -8,16 +8,29 @@ read from any offset is an indexed range query plus one slice of the first event
 
 from __future__ import annotations
 
+from typing import Final
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from contract.errors import ErrorCode, VisionGridError
 from store.db import write_transaction
 from store.tables import ArchiveEvent, Task
 
+#: Offsets are BIGINT columns: no archive reaches this, and a larger client offset would overflow the driver.
+_MAX_OFFSET: Final[int] = 2**63 - 1
 
-class ArchiveTaskMissingError(LookupError):
-    """Appending to a task that does not exist (e.g. deleted while its runner was still writing)."""
+
+class ArchiveTaskMissingError(VisionGridError, LookupError):
+    """Appending to a task that does not exist (e.g. deleted while its runner was still writing).
+
+    ``str()`` is the task id, as before it was a :class:`~contract.errors.VisionGridError`.
+    """
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, task_id)
+        self.task_id = task_id
 
 
 class Archive:
@@ -78,10 +91,13 @@ class Archive:
         """Every archived byte from ``offset`` to the current end.
 
         ``offset`` may fall inside an event (a client's byte count is all we trust): the first event is
-        sliced. ``offset`` at or past the end gives b""; a negative offset is ValueError.
+        sliced. ``offset`` at or past the end gives b"" (also one beyond int64, which no archive
+        reaches); a negative offset is ValueError.
         """
         if offset < 0:
             raise ValueError("offset must be >= 0")
+        if offset > _MAX_OFFSET:
+            return b""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(ArchiveEvent.start_offset, ArchiveEvent.data)

@@ -1,18 +1,25 @@
 """Vector collections of every project: names, bundles and ownership (the vectors are in Chroma).
 
 Another project's collection answers exactly like a missing one (``None``), so ids leak nothing.
+Names and metadata are checked on the way in (:func:`contract.filters.check_metadata`: valid Unicode,
+finite numbers within int64), because one unencodable value stored would make every listing of the
+project fail; and rows are made safe again on the way out (:func:`_safe`), so a row written before
+these checks, or by hand, cannot break a listing either.
 """
 
 from __future__ import annotations
 
 import builtins
-from typing import Any
+import re
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
+from contract.errors import ErrorCode, VisionGridError
+from contract.filters import check_metadata, check_text, scalar_problem, text_problem
 from store.db import write_transaction
 from store.records import CollectionRecord
 from store.tables import VectorCollection, utcnow
@@ -20,12 +27,30 @@ from store.tables import VectorCollection, utcnow
 __all__ = ["CollectionExistsError", "CollectionStore"]
 
 
-class CollectionExistsError(ValueError):
-    """The project already has a collection of that name."""
+class CollectionExistsError(VisionGridError, ValueError):
+    """The project already has a collection of that name: 409 ``collection_exists`` on ``name``."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"a collection named {name!r} already exists in this project")
+        super().__init__(
+            ErrorCode.COLLECTION_EXISTS, f"a collection named {name!r} already exists in this project", "name"
+        )
         self.name = name
+
+
+_SURROGATE: Final[re.Pattern[str]] = re.compile("[\ud800-\udfff]")
+
+
+def _safe(value: Any) -> Any:
+    """A stored value as it can be sent: lone surrogates replaced, non-finite or oversized numbers None."""
+    if isinstance(value, str):
+        return value if text_problem(value) is None else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_safe(str(key)): _safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    return value if scalar_problem(value) is None else None
 
 
 def _record(row: Row[Any]) -> CollectionRecord:
@@ -33,11 +58,11 @@ def _record(row: Row[Any]) -> CollectionRecord:
     return CollectionRecord(
         id=m["id"],
         project=m["project"],
-        name=m["name"],
+        name=_safe(m["name"]),
         model=m["model"],
         metric=m["metric"],
         spaces=tuple(m["spaces"]),
-        metadata=dict(m["metadata"] or {}),
+        metadata=dict(_safe(m["metadata"] or {})),
         created_at=m["created_at"],
     )
 
@@ -49,6 +74,8 @@ class CollectionStore:
     def create(
         self, project: str, name: str, model: str, metric: str, spaces: builtins.list[str], metadata: dict[str, Any]
     ) -> CollectionRecord:
+        check_text(name, "name")
+        metadata = check_metadata(metadata, "metadata")
         collection_id = f"vc_{ULID()}".lower()  # lower case: it is part of Chroma collection names
         try:
             with write_transaction(self._engine) as conn:

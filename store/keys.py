@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 from ulid import ULID
 
+from contract.filters import text_problem
 from store.db import write_transaction
 from store.records import ApiKeyRecord
 from store.tables import ApiKey, utcnow
@@ -70,8 +71,8 @@ class KeyStore:
 
     def authenticate(self, secret: str) -> ApiKeyRecord | None:
         """The key a presented secret belongs to, or None (unknown, malformed or revoked)."""
-        if not secret or len(secret) > _MAX_SECRET_CHARS:
-            return None
+        if not secret or len(secret) > _MAX_SECRET_CHARS or text_problem(secret) is not None:
+            return None  # not one of ours (and a lone surrogate could not even be hashed)
         presented = hash_secret(secret)
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(ApiKey).where(ApiKey.key_hash == presented)).first()

@@ -2,12 +2,13 @@
 
 Why it is careful:
 
-* SSRF: a media URL is fetched from inside the cluster, so a URL must not reach loopback, private,
-  link-local (cloud metadata at 169.254.169.254), reserved or multicast addresses. Every address the host
-  resolves to is checked (an attacker controls DNS, and one bad A record among good ones is enough), every
-  redirect target is checked again before it is followed (redirects are followed by hand), and the address
-  actually connected to is checked before any byte of the body is read (DNS can change between the check
-  and the connection). Only http and https; proxies and .netrc from the environment are ignored.
+* SSRF: http(s) media is fetched by :mod:`store.media_fetch` (every resolved address checked, the
+  connection pinned to the checked address on every redirect hop, the peer checked again).
+* VisionGrid's own presigned GET URLs (of the configured S3 endpoint, often private) are not fetched
+  but verified (:mod:`store.presigned`: our bucket, our signature, not expired) and read through the
+  object store as the ``storage://`` path they name — only within the caller's project
+  (:func:`resolve_media_url`). So upload → presign → process works without ``allow_private_urls``,
+  and every other private address stays refused.
 * Size and time: ``max_video_bytes`` is enforced from Content-Length before downloading and again while
   streaming (a server can lie or send no length); connect/read timeouts come from settings.
 * Staged uploads (base64 inputs and raw bodies) live only in the project's object storage under
@@ -19,50 +20,52 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import logging
-import os
 import re
-import socket
 import tempfile
 import uuid
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from contract.errors import ErrorCode
+from store.media_fetch import (
+    MAX_REDIRECTS,
+    SUFFIX_RE,
+    MediaError,
+    check_url_allowed,
+    download,
+)
 from store.objects import ObjectNotFound, ObjectStore, StoragePathError, normalise_path, storage_url
+from store.paths import project_prefix
+from store.presigned import presigned_key
 
 if TYPE_CHECKING:
     from visiongrid.settings import Settings
 
+__all__ = [
+    "MAX_REDIRECTS",
+    "STAGED_PREFIX",
+    "STORAGE_SCHEME",
+    "MediaError",
+    "check_url_allowed",
+    "decode_base64",
+    "decode_base64_limited",
+    "delete_staged",
+    "open_video",
+    "read_image_source",
+    "read_media",
+    "resolve_media_url",
+    "stage_to_storage",
+]
+
 log = logging.getLogger(__name__)
 
-MAX_REDIRECTS: Final[int] = 5
 STORAGE_SCHEME: Final[str] = "storage://"
 STAGED_PREFIX: Final[str] = "staged"  # where uploaded task videos wait in a project's storage
-_CHUNK_BYTES: Final[int] = 1024 * 1024
-_ALLOWED_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https"})
-_SUFFIX_RE: Final[re.Pattern[str]] = re.compile(r"^\.[A-Za-z0-9]{1,12}$")
 _DATA_URI_RE: Final[re.Pattern[str]] = re.compile(r"^data:[A-Za-z0-9!#$&^_.+\-/]*(;[^,;]*)*;base64,", re.IGNORECASE)
-_REDIRECT_STATUSES: Final[frozenset[int]] = frozenset({301, 302, 303, 307, 308})
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class MediaError(Exception):
-    """A media problem the client caused or must know about; ``code`` is the API error code.
-
-    codes: media_unreachable, media_not_found, media_too_large, url_not_allowed, invalid_base64.
-    """
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 # --- base64 uploads -------------------------------------------------------------------------------
@@ -97,144 +100,44 @@ def decode_base64(text: str, settings: Settings, field: str = "input[0].data") -
     return data
 
 
-# --- the SSRF guard -------------------------------------------------------------------------------
+# --- URLs of the caller -----------------------------------------------------------------------------
 
 
-def _address_allowed(address: IPAddress) -> bool:
-    """Whether ``address`` is a public unicast address (IPv4 embedded in IPv6 is judged as IPv4)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
-        if embedded is not None and not _address_allowed(embedded):
-            return False
-    return not (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-        or not address.is_global
-    )
+def resolve_media_url(url: str, settings: Settings, project: str | None, field: str) -> str:
+    """What to read for a media URL given by ``project``: a ``storage://`` URL, or the checked http(s) URL.
 
-
-def _split_url(url: str, field: str | None) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL, or url_not_allowed."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise MediaError("url_not_allowed", f"the URL is malformed ({exc})", field) from None
-    scheme = parts.scheme.lower()
-    if scheme not in _ALLOWED_SCHEMES:
-        raise MediaError("url_not_allowed", "only http and https URLs are allowed", field)
-    host = parts.hostname
-    if not host:
-        raise MediaError("url_not_allowed", "the URL has no host", field)
-    return scheme, host, port if port is not None else (443 if scheme == "https" else 80)
-
-
-def _resolve(host: str, port: int, field: str | None) -> list[IPAddress]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise MediaError("media_unreachable", f"cannot resolve host {host!r} ({exc})", field) from None
-    addresses: list[IPAddress] = []
-    for _family, _type, _proto, _canonname, sockaddr in infos:
-        # IPv6 sockaddr may carry a scope ("fe80::1%eth0"): drop it before parsing.
-        addresses.append(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
-    if not addresses:
-        raise MediaError("media_unreachable", f"host {host!r} has no address", field)
-    return addresses
-
-
-def check_url_allowed(url: str, settings: Settings, field: str = "input[0].url") -> None:
-    """Refuse (MediaError url_not_allowed) URLs the service must not fetch.
-
-    Scheme http/https only. Unless ``settings.allow_private_urls``, every address the host resolves to must
-    be public; DNS failure is ``media_unreachable``.
+    * ``storage://path``: the normalised storage URL (existence is checked when it is read).
+    * A presigned GET URL of the configured S3 endpoint: verified (:func:`store.presigned.presigned_key`;
+      tampered, expired, another bucket → ``url_not_allowed``) and returned as the ``storage://`` path it
+      names, which must lie in ``project``'s storage (else ``media_not_found``, as for another project's
+      path).
+    * Anything else: checked against the SSRF policy (:func:`check_url_allowed`) and returned unchanged
+      (the fetch checks again and pins the address it checked).
     """
-    _, host, port = _split_url(url, field)
-    if settings.allow_private_urls:
-        return
-    for address in _resolve(host, port, field):
-        if not _address_allowed(address):
-            raise MediaError(
-                "url_not_allowed", f"the URL's host {host!r} resolves to a non-public address ({address})", field
-            )
+    own = _own_storage_url(url, settings, project, field)
+    if own is not None:
+        return storage_url(normalise_path(own, field))  # a malformed storage path: invalid_path
+    check_url_allowed(url, settings, field)
+    return url
 
 
-def _check_peer(response: httpx.Response, settings: Settings, field: str | None) -> None:
-    """Check the address actually connected to (defeats DNS rebinding between check and connect)."""
-    if settings.allow_private_urls:
-        return
-    stream = response.extensions.get("network_stream")
-    peer = stream.get_extra_info("server_addr") if stream is not None else None
-    if not peer:
-        return
-    address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
-    if not _address_allowed(address):
-        raise MediaError("url_not_allowed", f"the media server's address is not public ({address})", field)
-
-
-# --- download -------------------------------------------------------------------------------------
-
-
-def _suffix_for(url: str) -> str:
-    suffix = PurePosixPath(urlsplit(url).path).suffix
-    return suffix if _SUFFIX_RE.match(suffix) else ".bin"
-
-
-def _too_large(settings: Settings, field: str | None) -> MediaError:
-    return MediaError("media_too_large", f"the media is larger than {settings.max_video_bytes} bytes", field)
-
-
-def _download(url: str, settings: Settings, workdir: Path, field: str | None) -> Path:
-    timeout = httpx.Timeout(settings.media_fetch_timeout_s)
-    workdir.mkdir(parents=True, exist_ok=True)
-    # identity: count the bytes that are stored (no transparent decompression of a "gzip bomb").
-    headers = {"Accept-Encoding": "identity"}
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, headers=headers) as client:
-        current = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            check_url_allowed(current, settings, field or "input[0].url")
-            with client.stream("GET", current) as response:
-                _check_peer(response, settings, field)
-                if response.status_code in _REDIRECT_STATUSES:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise MediaError("media_unreachable", f"HTTP {response.status_code} without a Location", field)
-                    current = urljoin(current, location)
-                    continue
-                if response.status_code >= 400:
-                    raise MediaError("media_unreachable", f"the media URL answered HTTP {response.status_code}", field)
-                if response.status_code != 200:
-                    raise MediaError("media_unreachable", f"unexpected HTTP {response.status_code}", field)
-                length = response.headers.get("content-length")
-                if length is not None and length.isdigit() and int(length) > settings.max_video_bytes:
-                    raise _too_large(settings, field)
-                return _save_body(response, settings, workdir, _suffix_for(current), field)
-        raise MediaError("media_unreachable", f"more than {MAX_REDIRECTS} redirects", field)
-
-
-def _save_body(response: httpx.Response, settings: Settings, workdir: Path, suffix: str, field: str | None) -> Path:
-    """Stream the body to ``workdir`` (temporary name, then rename), counting bytes against the limit."""
-    fd, tmp_name = tempfile.mkstemp(dir=workdir, prefix=".download-", suffix=suffix)
-    received = 0
+def _own_storage_url(url: str, settings: Settings, project: str | None, field: str) -> str | None:
+    """The ``storage://`` URL a storage URL (as given) or one of our presigned URLs names; None otherwise."""
+    if url.startswith(STORAGE_SCHEME):
+        return url
+    key = presigned_key(url, settings, field)
+    if key is None:
+        return None
+    missing = MediaError(ErrorCode.MEDIA_NOT_FOUND, "the presigned URL names no stored file of this project", field)
+    if project is None:
+        raise missing
+    prefix = project_prefix(project)
+    if not key.startswith(prefix):
+        raise missing
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in response.iter_bytes(_CHUNK_BYTES):
-                received += len(chunk)
-                if received > settings.max_video_bytes:
-                    raise _too_large(settings, field)
-                handle.write(chunk)
-        if received == 0:
-            raise MediaError("media_unreachable", "the media URL returned an empty body", field)
-        target = workdir / f"media-{uuid.uuid4().hex}{suffix}"
-        os.replace(tmp_name, target)
-        return target
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        return storage_url(normalise_path(key[len(prefix) :], field, project))
+    except StoragePathError:
+        raise missing from None
 
 
 def stage_to_storage(data: bytes, settings: Settings, project: str, suffix: str = ".bin") -> str:
@@ -244,7 +147,7 @@ def stage_to_storage(data: bytes, settings: Settings, project: str, suffix: str 
     """
     if len(data) > settings.max_video_bytes:
         raise MediaError("media_too_large", f"video is {len(data)} bytes, limit is {settings.max_video_bytes}", None)
-    if not _SUFFIX_RE.match(suffix):
+    if not SUFFIX_RE.match(suffix):
         suffix = ".bin"  # it is part of the object path: only a short alphanumeric extension
     path = f"{STAGED_PREFIX}/{uuid.uuid4().hex}{suffix}"
     ObjectStore(settings).put_bytes(project, path, data, "application/octet-stream")
@@ -306,10 +209,11 @@ def open_video(
     if not url:
         raise ValueError("open_video needs a url")
     field = field or "input[0].url"
-    if url.startswith(STORAGE_SCHEME):
-        return _from_storage(url, settings, workdir, project, field)
+    own = _own_storage_url(url, settings, project, field)
+    if own is not None:
+        return _from_storage(own, settings, workdir, project, field)
     try:
-        return _download(url, settings, workdir, field)
+        return download(url, settings, workdir, field)
     except httpx.TimeoutException as exc:
         raise MediaError("media_unreachable", f"timed out fetching the media ({type(exc).__name__})", field) from None
     except httpx.HTTPError as exc:

@@ -18,8 +18,8 @@ Why it is built this way:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,90 +29,42 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from store.paths import (
+    MAX_PATH_BYTES,
+    STORAGE_SCHEME,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StoragePathError,
+    StorageRequestError,
+    normalise_path,
+    normalise_prefix,
+    object_key,
+    project_prefix,
+    storage_url,
+)
+
 if TYPE_CHECKING:
     from visiongrid.settings import Settings
 
-STORAGE_SCHEME: Final[str] = "storage://"
-MAX_PATH_BYTES: Final[int] = 1024
+__all__ = [
+    "MAX_LIST_LIMIT",
+    "MAX_PART_NUMBER",
+    "MAX_PATH_BYTES",
+    "MIN_PART_BYTES",
+    "STORAGE_SCHEME",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "ObjectTooLarge",
+    "StoragePathError",
+    "normalise_path",
+    "storage_url",
+]
+
 MIN_PART_BYTES: Final[int] = 5 * 1024**2  # S3: every part but the last must be at least this big
 MAX_PART_NUMBER: Final[int] = 10_000
 MAX_LIST_LIMIT: Final[int] = 1000
-_PROJECT_RE: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NOT_FOUND_CODES: Final[frozenset[str]] = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
-
-
-class StoragePathError(ValueError):
-    """A path (or project) that could escape its project or that S3 would mangle; the API answers 400."""
-
-    def __init__(self, message: str, field: str = "path") -> None:
-        super().__init__(f"{field}: {message}")
-        self.message = message
-        self.field = field
-
-
-class ObjectNotFound(LookupError):  # noqa: N818 - name fixed by the API spec
-    """The object (or multipart upload) does not exist in this project; the API answers 404."""
-
-
-class ObjectTooLarge(ValueError):  # noqa: N818 - name fixed by the API spec
-    """More bytes than ``storage_max_object_bytes``; the API answers 413."""
-
-
-def normalise_path(path: str, field: str = "path") -> str:
-    """Validate a project-relative object path and return it in canonical form (``a/b/c.mp4``).
-
-    Strict rather than "cleaned up": a path that needs fixing is more likely an attack or a bug than a
-    typo, and silently rewriting ``a/../b`` would make two spellings name one object.
-    """
-    if not isinstance(path, str):
-        raise StoragePathError("must be a string", field)
-    if path.startswith(STORAGE_SCHEME):
-        path = path[len(STORAGE_SCHEME) :]
-    if not path:
-        raise StoragePathError("must not be empty", field)
-    if len(path.encode("utf-8", errors="surrogatepass")) > MAX_PATH_BYTES:
-        raise StoragePathError(f"longer than {MAX_PATH_BYTES} bytes", field)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
-        raise StoragePathError("contains control characters", field)
-    if "\\" in path:
-        raise StoragePathError("contains a backslash; use '/'", field)
-    if path.startswith("/"):
-        raise StoragePathError("must be relative to the project (no leading '/')", field)
-    if path.endswith("/"):
-        raise StoragePathError("must name an object, not end with '/'", field)
-    segments = path.split("/")
-    if any(seg == "" for seg in segments):
-        raise StoragePathError("contains an empty segment ('//')", field)
-    if any(seg in (".", "..") for seg in segments):
-        raise StoragePathError("must not contain '.' or '..' segments", field)
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise StoragePathError("is not valid UTF-8", field) from exc
-    return path
-
-
-def _normalise_prefix(prefix: str) -> str:
-    """A listing prefix: empty, or a path that may end with '/' (a folder) — same rules otherwise."""
-    if prefix.startswith(STORAGE_SCHEME):
-        prefix = prefix[len(STORAGE_SCHEME) :]
-    if not prefix:
-        return ""
-    if prefix.endswith("/"):
-        return normalise_path(prefix[:-1], "prefix") + "/"
-    return normalise_path(prefix, "prefix")
-
-
-def _check_project(project: str) -> str:
-    """Project ids become a key segment, so they must not contain '/' or be '.'/'..'."""
-    if not isinstance(project, str) or not _PROJECT_RE.match(project) or project in (".", ".."):
-        raise StoragePathError("invalid project id", "project")
-    return project
-
-
-def storage_url(path: str) -> str:
-    """The ``storage://`` URL of a project-relative path (what task inputs and outputs refer to)."""
-    return STORAGE_SCHEME + normalise_path(path)
 
 
 @dataclass(frozen=True)
@@ -133,6 +85,19 @@ def _error_code(exc: ClientError) -> str:
 def _is_not_found(exc: ClientError) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return _error_code(exc) in _NOT_FOUND_CODES or status == 404
+
+
+@contextmanager
+def _key_accepted(field: str = "path") -> Iterator[None]:
+    """A key the server refuses as too long (SeaweedFS: a segment over 255 bytes) is the caller's 400."""
+    try:
+        yield
+    except ClientError as exc:
+        if _error_code(exc) == "KeyTooLongError":
+            raise StoragePathError(
+                "too long for the storage server (at most 255 bytes between slashes)", field
+            ) from None
+        raise
 
 
 def _etag(raw: Any) -> str:
@@ -165,11 +130,8 @@ class ObjectStore:
 
     # --- keys -------------------------------------------------------------------------
     def key(self, project: str, path: str) -> str:
-        """The full S3 key of a project's object — the only place prefixes are built."""
-        return f"{self._project_prefix(project)}{normalise_path(path)}"
-
-    def _project_prefix(self, project: str) -> str:
-        return f"projects/{_check_project(project)}/"
+        """The full S3 key of a project's object (:func:`store.paths.object_key`: at most 1024 bytes)."""
+        return object_key(project, path)
 
     def _check_size(self, size: int) -> None:
         if size > self.settings.storage_max_object_bytes:
@@ -177,7 +139,7 @@ class ObjectStore:
 
     def _check_expiry(self, expires_s: int) -> int:
         if not 1 <= expires_s <= self.settings.presign_max_expiry_s:
-            raise ValueError(f"expires_s must be between 1 and {self.settings.presign_max_expiry_s}")
+            raise StorageRequestError(f"must be between 1 and {self.settings.presign_max_expiry_s}", "expires_s")
         return int(expires_s)
 
     # --- bucket -----------------------------------------------------------------------
@@ -206,7 +168,8 @@ class ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data}
         if content_type:
             kwargs["ContentType"] = content_type
-        self._client.put_object(**kwargs)
+        with _key_accepted():
+            self._client.put_object(**kwargs)
         return self.head(project, path)
 
     def _get_object(self, project: str, path: str) -> Any:
@@ -276,9 +239,9 @@ class ObjectStore:
         and the project prefix is always sent, so a forged cursor cannot list another project.
         """
         if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        base = self._project_prefix(project)
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base + _normalise_prefix(prefix), "MaxKeys": limit}
+            raise StorageRequestError(f"must be between 1 and {MAX_LIST_LIMIT}", "limit")
+        base = project_prefix(project)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base + normalise_prefix(prefix), "MaxKeys": limit}
         if cursor:
             kwargs["StartAfter"] = base + normalise_path(cursor, "cursor")
         response = self._client.list_objects_v2(**kwargs)
@@ -313,7 +276,7 @@ class ObjectStore:
         The client must send the same Content-Type header when one is given (it is signed too).
         """
         if size < 0:
-            raise ValueError("size must not be negative")
+            raise StorageRequestError("must not be negative", "size")
         self._check_size(size)
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(project, path), "ContentLength": size}
         if content_type:
@@ -329,13 +292,14 @@ class ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(project, path)}
         if content_type:
             kwargs["ContentType"] = content_type
-        upload_id: str = self._client.create_multipart_upload(**kwargs)["UploadId"]
+        with _key_accepted():
+            upload_id: str = self._client.create_multipart_upload(**kwargs)["UploadId"]
         return upload_id
 
     def upload_part(self, project: str, path: str, upload_id: str, part_number: int, data: bytes) -> str:
         """Upload (or re-upload, replacing it) one part; returns its etag."""
         if not 1 <= part_number <= MAX_PART_NUMBER:
-            raise ValueError(f"part_number must be between 1 and {MAX_PART_NUMBER}")
+            raise StorageRequestError(f"must be between 1 and {MAX_PART_NUMBER}", "part_number")
         self._check_size(len(data))
         try:
             response = self._client.upload_part(
@@ -383,11 +347,11 @@ class ObjectStore:
     def complete_multipart(self, project: str, path: str, upload_id: str, parts: dict[int, str]) -> ObjectInfo:
         """Join the given parts into the object. The total is checked against the limit first."""
         if not parts:
-            raise ValueError("parts must not be empty")
+            raise StorageRequestError("must not be empty", "parts")
         uploaded = self.list_parts(project, path, upload_id)
         missing = sorted(set(parts) - set(uploaded))
         if missing:
-            raise ValueError(f"parts not uploaded: {missing}")
+            raise StorageRequestError(f"parts not uploaded: {missing}", "parts")
         self._check_size(sum(uploaded[n][1] for n in parts))
         try:
             self._client.complete_multipart_upload(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Final, Literal
 
 TaskStatus = Literal["pending", "running", "cancelling", "succeeded", "failed", "cancelled"]
@@ -16,11 +17,53 @@ TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"succeeded", "failed", "ca
 ACTIVE_STATUSES: Final[frozenset[str]] = frozenset({"running", "cancelling"})
 
 
+class TaskKind(StrEnum):
+    """The kinds of task sharing the one queue and its runners; a task's id prefix says its kind.
+
+    The kind lives in the id (``vt_`` + ULID, ``ib_`` + ULID) rather than in a column, so a client's
+    id already tells a route whether it may answer for it, and rows stored before the enum existed
+    (whose image batches also carry ``"kind": "image_batch"`` in their request) keep their kind.
+    """
+
+    VIDEO = "video"
+    IMAGE_BATCH = "image_batch"
+
+    @property
+    def prefix(self) -> str:
+        """The id prefix of this kind's tasks (``vt_`` / ``ib_``)."""
+        return _PREFIXES[self]
+
+    def owns(self, task_id: str) -> bool:
+        """Whether ``task_id`` is an id of this kind (a route's cheap "not mine: 404" check)."""
+        return task_id.startswith(self.prefix)
+
+    @classmethod
+    def of(cls, task_id: str) -> TaskKind:
+        """The kind of ``task_id``; ValueError when its prefix is no kind's."""
+        for kind, prefix in _PREFIXES.items():
+            if task_id.startswith(prefix):
+                return kind
+        raise ValueError(f"not a task id: {task_id!r}")
+
+    @classmethod
+    def coerce(cls, value: TaskKind | str) -> TaskKind:
+        """A kind from itself, its value (``"image_batch"``) or its id prefix (``"ib_"``, the old API)."""
+        if isinstance(value, TaskKind):
+            return value
+        for kind, prefix in _PREFIXES.items():
+            if value in (kind.value, prefix):
+                return kind
+        raise ValueError(f"not a task kind: {value!r}")
+
+
+_PREFIXES: Final[dict[TaskKind, str]] = {TaskKind.VIDEO: "vt_", TaskKind.IMAGE_BATCH: "ib_"}
+
+
 @dataclass(frozen=True)
 class TaskRecord:
-    """One video task. Times are timezone-aware UTC."""
+    """One task (a video task or an image batch, see :attr:`kind`). Times are timezone-aware UTC."""
 
-    id: str  # "vt_" + ULID
+    id: str  # TaskKind.prefix + ULID
     project: str
     status: TaskStatus
     request: dict[str, Any]  # the validated request body, as JSON
@@ -44,6 +87,11 @@ class TaskRecord:
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def kind(self) -> TaskKind:
+        """What the task runs, from its id prefix (ValueError for an id no kind owns)."""
+        return TaskKind.of(self.id)
 
 
 @dataclass(frozen=True)

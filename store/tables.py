@@ -77,7 +77,7 @@ class ApiKey(Base):
 class Task(Base):
     __tablename__ = "tasks"
 
-    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # "vt_" + ULID
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # TaskKind.prefix + ULID
     project: Mapped[str] = mapped_column(sa.String(128), index=True)
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     request: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

@@ -11,78 +11,48 @@ acts), so a late or duplicate actor changes nothing. The claim additionally runs
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
+import dataclasses
 import datetime as dt
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from ulid import ULID
 
+from contract.errors import ErrorCode
 from store.db import write_transaction
-from store.records import ACTIVE_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, TaskRecord, TaskStatus
+from store.records import ACTIVE_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, TaskKind, TaskRecord
 from store.tables import ArchiveEvent, Task, to_utc, utcnow
+from store.task_cursor import TaskQueryError, decode_cursor, encode_cursor, utc_bound
+
+__all__ = ["BATCH_TASK_PREFIX", "VIDEO_TASK_PREFIX", "TaskKind", "TaskQueryError", "TaskStore"]
 
 _CLAIM_LOCK_KEY: Final[int] = 0x5647_434C  # "VGCL": PostgreSQL advisory lock serialising claims
 _CLAIM_BATCH: Final[int] = 16
 _ACTIVE: Final[tuple[str, ...]] = tuple(sorted(ACTIVE_STATUSES))
 _TERMINAL: Final[tuple[str, ...]] = tuple(sorted(TERMINAL_STATUSES))
 _MAX_LIST_LIMIT: Final[int] = 1000
-#: Id prefixes of the two kinds of task sharing the queue: video tasks and image batches.
-VIDEO_TASK_PREFIX: Final[str] = "vt_"
-BATCH_TASK_PREFIX: Final[str] = "ib_"
+#: Id prefixes of the two kinds of task sharing the queue (kept for callers not yet on :class:`TaskKind`).
+VIDEO_TASK_PREFIX: Final[str] = TaskKind.VIDEO.prefix
+BATCH_TASK_PREFIX: Final[str] = TaskKind.IMAGE_BATCH.prefix
+
+
+#: Every column a record carries, by the record's own field names (the table uses the same names).
+_RECORD_FIELDS: Final[tuple[str, ...]] = tuple(item.name for item in dataclasses.fields(TaskRecord))
 
 
 def _record(row: Row[Any]) -> TaskRecord:
     """A row of ``select(Task)`` as the immutable record callers get."""
     m = row._mapping
-    return TaskRecord(
-        id=m["id"],
-        project=m["project"],
-        status=cast(TaskStatus, m["status"]),
-        request=m["request"],
-        model=m["model"],
-        created_at=m["created_at"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        heartbeat_at=m["heartbeat_at"],
-        runner_id=m["runner_id"],
-        processed_frames=m["processed_frames"],
-        last_frame_index=m["last_frame_index"],
-        total_frames=m["total_frames"],
-        finish_reason=m["finish_reason"],
-        error_code=m["error_code"],
-        error_message=m["error_message"],
-        usage=m["usage"],
-        result=m["result"],
-        archive_bytes=m["archive_bytes"],
-        staged_media=list(m["staged_media"] or []),
-    )
+    values = {name: m[name] for name in _RECORD_FIELDS}
+    values["staged_media"] = builtins.list(m["staged_media"] or [])
+    return TaskRecord(**values)
 
 
 def _fetch(conn: Connection, task_id: str) -> TaskRecord | None:
     row = conn.execute(sa.select(Task).where(Task.id == task_id)).first()
     return _record(row) if row is not None else None
-
-
-def _encode_cursor(record: TaskRecord) -> str:
-    raw = f"{record.created_at.isoformat()}|{record.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    """The (created_at, id) position a cursor stands for; anything malformed is ValueError("cursor")."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, task_id = raw.split("|", 1)
-        created_at = dt.datetime.fromisoformat(created)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("cursor") from None
-    if created_at.tzinfo is None or not task_id.startswith("vt_"):
-        raise ValueError("cursor")
-    return to_utc(created_at), task_id
 
 
 class TaskStore:
@@ -99,11 +69,11 @@ class TaskStore:
         request: dict[str, Any],
         model: str | None,
         staged_media: builtins.list[str] | None = None,
-        prefix: str = VIDEO_TASK_PREFIX,
+        kind: TaskKind | str = TaskKind.VIDEO,
     ) -> TaskRecord:
-        """A new pending task (``prefix`` + ULID, so ids sort by creation time; the prefix says the kind:
-        ``vt_`` a video task, ``ib_`` an image batch — both go through the same queue and runners)."""
-        task_id = f"{prefix}{ULID()}"
+        """A new pending task of ``kind``: its prefix + ULID, so ids sort by creation time. Both kinds go
+        through the same queue and runners. ``kind`` may still be given as an id prefix (``"ib_"``)."""
+        task_id = f"{TaskKind.coerce(kind).prefix}{ULID()}"
         with write_transaction(self._engine) as conn:
             conn.execute(
                 sa.insert(Task).values(
@@ -144,17 +114,22 @@ class TaskStore:
         created_to: dt.datetime | None = None,
         cursor: str | None = None,
         limit: int = 20,
-        prefix: str = VIDEO_TASK_PREFIX,
+        kind: TaskKind | str = TaskKind.VIDEO,
     ) -> tuple[builtins.list[TaskRecord], str | None]:
-        """One page of the project's tasks, newest first, and the cursor of the next page (None at the end).
+        """One page of the project's tasks of ``kind``, newest first, and the next page's cursor (None at the end).
 
         ``created_from`` is inclusive and ``created_to`` exclusive. The cursor encodes the last row's
-        (created_at, id), so paging stays exact while new tasks arrive and after rows are deleted.
+        (created_at, id), so paging stays exact while new tasks arrive and after rows are deleted. A bad
+        cursor, or a bound whose UTC value no ``datetime`` holds, is a :class:`TaskQueryError` (ValueError)
+        naming the parameter.
         """
         if limit < 1:
             raise ValueError("limit")
         limit = min(limit, _MAX_LIST_LIMIT)
-        query = sa.select(Task).where(Task.project == project, Task.id.startswith(prefix, autoescape=True))
+        task_kind = TaskKind.coerce(kind)
+        created_from = utc_bound(created_from, "created_from")
+        created_to = utc_bound(created_to, "created_to")
+        query = sa.select(Task).where(Task.project == project, Task.id.startswith(task_kind.prefix, autoescape=True))
         if status is not None:
             query = query.where(Task.status == status)
         if created_from is not None:
@@ -162,7 +137,7 @@ class TaskStore:
         if created_to is not None:
             query = query.where(Task.created_at < created_to)
         if cursor is not None:
-            after_created, after_id = _decode_cursor(cursor)
+            after_created, after_id = decode_cursor(cursor, task_kind)
             query = query.where(
                 sa.or_(
                     Task.created_at < after_created,
@@ -174,14 +149,18 @@ class TaskStore:
             records = [_record(row) for row in conn.execute(query)]
         if len(records) > limit:
             page = records[:limit]
-            return page, _encode_cursor(page[-1])
+            return page, encode_cursor(page[-1])
         return records, None
 
-    def counts_by_status(self) -> dict[str, int]:
-        """Tasks per status across all projects, every status present (zeros included), for metrics."""
+    def counts_by_status(self, project: str | None = None) -> dict[str, int]:
+        """Tasks per status, every status present (zeros included): ``project``'s tasks only (what
+        ``/v1/status`` shows a caller), or every project's when None (the worker's queue metrics)."""
         counts = dict.fromkeys(TASK_STATUSES, 0)
+        query = sa.select(Task.status, sa.func.count()).group_by(Task.status)
+        if project is not None:
+            query = query.where(Task.project == project)
         with self._engine.connect() as conn:
-            for status, count in conn.execute(sa.select(Task.status, sa.func.count()).group_by(Task.status)):
+            for status, count in conn.execute(query):
                 counts[status] = int(count)
         return counts
 
@@ -373,7 +352,7 @@ class TaskStore:
                     values = {
                         "status": "failed",
                         "finish_reason": "error",
-                        "error_code": "runner_lost",
+                        "error_code": ErrorCode.RUNNER_LOST.value,
                         "error_message": (
                             f"the task's runner stopped heartbeating (no heartbeat for over {stale_after_s:g} s)"
                         ),

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 from ulid import ULID
 
+from contract.errors import ErrorCode, VisionGridError
 from store.db import write_transaction
 from store.objects import MAX_PART_NUMBER, ObjectStore, ObjectTooLarge, normalise_path
 from store.tables import Upload, utcnow
@@ -35,25 +36,29 @@ if TYPE_CHECKING:
 UploadStatus = Literal["open", "completed", "aborted"]
 _SHA256_RE: Final[re.Pattern[str]] = re.compile(r"^[0-9a-f]{64}$")
 _HASH_BLOCK: Final[int] = 1024 * 1024
+_CONTENT_TYPE_RE: Final[re.Pattern[str]] = re.compile(r"^[\x20-\x7e]{1,255}$")  # an S3 header value: ASCII
 
 
-class UploadError(ValueError):
-    """A request the upload cannot accept (bad chunk number or length, missing chunks, checksum); API: 400."""
+class UploadError(VisionGridError, ValueError):
+    """A request the upload cannot accept (bad chunk number or length, missing chunks, checksum): 400 with
+    its ``code`` (``invalid_request``, ``invalid_chunk_length``, ``missing_chunks``, ``checksum_mismatch``)."""
 
-    def __init__(self, code: str, message: str, field: str, **extra: Any) -> None:
-        super().__init__(f"{field}: {message}")
-        self.code = code
-        self.message = message
-        self.field = field
-        self.extra = extra
+    def __init__(self, code: ErrorCode | str, message: str, field: str, **extra: Any) -> None:
+        super().__init__(code, message, field, **extra)
 
 
-class UploadNotFound(LookupError):  # noqa: N818 - mirrors ObjectNotFound
-    """No such upload in this project; API: 404."""
+class UploadNotFound(VisionGridError, LookupError):  # noqa: N818 - mirrors ObjectNotFound
+    """No such upload in this project: 404 ``not_found``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, message)
 
 
-class UploadClosed(ValueError):  # noqa: N818 - mirrors ObjectTooLarge
-    """The upload is already completed or aborted; API: 409."""
+class UploadClosed(VisionGridError, ValueError):  # noqa: N818 - mirrors ObjectTooLarge
+    """The upload is already completed or aborted: 409 ``upload_closed``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.UPLOAD_CLOSED, message)
 
 
 @dataclass(frozen=True)
@@ -113,14 +118,16 @@ class UploadStore:
     # --- create / read ----------------------------------------------------------------------------
 
     def create(self, project: str, path: str, size: int, sha256: str, content_type: str | None = None) -> UploadRecord:
-        path = normalise_path(path)
+        path = normalise_path(path, "path", project)  # the whole S3 key must fit: refused before anything is stored
         if size < 1:
-            raise UploadError("invalid_request", "must be at least 1", "size")
+            raise UploadError(ErrorCode.INVALID_REQUEST, "must be at least 1", "size")
         if size > self.max_bytes:
             raise ObjectTooLarge(f"{size} bytes is over the upload limit of {self.max_bytes}")
         digest = sha256.lower() if isinstance(sha256, str) else ""
         if not _SHA256_RE.match(digest):
-            raise UploadError("invalid_request", "must be 64 hexadecimal characters", "sha256")
+            raise UploadError(ErrorCode.INVALID_REQUEST, "must be 64 hexadecimal characters", "sha256")
+        if content_type is not None and not _CONTENT_TYPE_RE.match(content_type):
+            raise UploadError(ErrorCode.INVALID_REQUEST, "must be a media type of printable ASCII", "content_type")
         if -(-size // self.chunk_size) > MAX_PART_NUMBER:
             raise ObjectTooLarge(f"{size} bytes needs more than {MAX_PART_NUMBER} chunks of {self.chunk_size}")
         s3_upload_id = self._objects.create_multipart(project, path, content_type)
@@ -183,7 +190,7 @@ class UploadStore:
         """Store chunk ``n`` (replacing an earlier copy); returns the chunks received so far."""
         record = self._require(project, upload_id)
         if not 0 <= n < record.chunks:
-            raise UploadError("invalid_request", f"must be between 0 and {record.chunks - 1}", "n")
+            raise UploadError(ErrorCode.INVALID_REQUEST, f"must be between 0 and {record.chunks - 1}", "n")
         expected = record.chunk_length(n)
         if len(data) != expected:
             raise UploadError(

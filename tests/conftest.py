@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from deployments.detector import Detector
 from models.registry import get_model
+from models.runtime.detector import Detector
 from store.archive import Archive
 from store.db import _dispose_engines, open_engine
 from store.keys import KeyStore

@@ -79,21 +79,7 @@ def _backbone_nodes(graph: Any, outputs: list[str]) -> list[Any]:
     return [graph.node[i] for i in sorted(needed)]
 
 
-def build_appearance(
-    centernet: Path,
-    out: Path,
-    *,
-    stages: tuple[Stage, ...] = STAGES,
-    crop_size: tuple[int, int] = CROP_SIZE,
-) -> dict[str, Any]:
-    """Cut the backbone out of ``centernet`` and write the embedding model to ``out``.
-
-    Returns manifest facts about the written model (input/output format, dim, cut tensors).
-    """
-    import onnx
-    from onnx import TensorProto, helper, shape_inference
-
-    source = onnx.load(str(centernet))
+def _check_source(source: Any, centernet: Path, stages: tuple[Stage, ...]) -> None:
     graph = source.graph
     if [i.name for i in graph.input] != [INPUT_NAME]:
         raise ValueError(f"{centernet}: expected one input {INPUT_NAME!r}, got {[i.name for i in graph.input]}")
@@ -102,15 +88,19 @@ def build_appearance(
     if missing:
         raise ValueError(f"{centernet}: tensors not found in the graph: {missing}")
 
-    nodes = _backbone_nodes(graph, [stage.tensor for stage in stages])
-    used_inputs = {name for node in nodes for name in node.input}
-    initializers = [init for init in graph.initializer if init.name in used_inputs]
-    height, width = crop_size
-    model_input = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", height, width, 3])
-    opsets = [op for op in source.opset_import if op.domain in ("", "ai.onnx")]
 
-    # First the bare backbone, to learn each stage's channels and spatial size at the crop size
-    # (the detector's value_info describes a 512x512 input, so none of it is kept).
+def _stage_shapes(
+    source: Any,
+    nodes: list[Any],
+    initializers: list[Any],
+    model_input: Any,
+    opsets: list[Any],
+    stages: tuple[Stage, ...],
+) -> dict[str, list[int]]:
+    """[C, H, W] of every tensor of the bare backbone at the crop size (the detector's value_info
+    describes a 512x512 input, so none of it is kept)."""
+    from onnx import TensorProto, helper, shape_inference
+
     probe = helper.make_model(
         helper.make_graph(
             nodes,
@@ -123,10 +113,46 @@ def build_appearance(
     )
     probe.ir_version = source.ir_version
     inferred = shape_inference.infer_shapes(probe, strict_mode=True)
-    shapes = {
+    return {
         value.name: [int(d.dim_value) for d in value.type.tensor_type.shape.dim[1:]]
         for value in [*inferred.graph.value_info, *inferred.graph.output]
     }
+
+
+def _pool_stage(stage: Stage, shape: list[int], tail: list[Any], extra: list[Any]) -> str:
+    """Append the pooling of one stage to ``tail`` (its weight tensor to ``extra``); returns its output."""
+    from onnx import TensorProto, helper
+
+    channels, map_h, map_w = shape
+    if min(channels, map_h, map_w) <= 0 or map_h % stage.stripes:
+        raise ValueError(f"{stage.tensor}: map {shape} cannot be cut into {stage.stripes} stripes")
+    prefix = f"appearance/{stage.short}"
+    stripe_h = map_h // stage.stripes
+    tail.append(
+        helper.make_node(
+            "AveragePool",
+            [stage.tensor],
+            [f"{prefix}_pool"],
+            name=f"{prefix}_pool",
+            kernel_shape=[stripe_h, map_w],
+            strides=[stripe_h, map_w],
+        )
+    )
+    # [N, C, stripes, 1] -> [N, C * stripes], channel-major (c0s0, c0s1, ..., c1s0, ...)
+    tail.append(helper.make_node("Flatten", [f"{prefix}_pool"], [f"{prefix}_flat"], name=f"{prefix}_flat", axis=1))
+    block = f"{prefix}_flat"
+    if stage.weight != 1.0:
+        extra.append(helper.make_tensor(f"{prefix}_weight", TensorProto.FLOAT, [], [stage.weight]))
+        tail.append(helper.make_node("Mul", [block, f"{prefix}_weight"], [f"{prefix}_scaled"], name=f"{prefix}_scale"))
+        block = f"{prefix}_scaled"
+    return block
+
+
+def _pooling_tail(
+    stages: tuple[Stage, ...], shapes: dict[str, list[int]]
+) -> tuple[list[Any], list[Any], int, dict[str, Any]]:
+    """The pooling nodes after the backbone, their constants, the embedding's dim and per-stage facts."""
+    from onnx import helper
 
     tail: list[Any] = []
     extra: list[Any] = []
@@ -134,31 +160,8 @@ def build_appearance(
     facts: dict[str, Any] = {}
     dim = 0
     for stage in stages:
+        pooled_names.append(_pool_stage(stage, shapes[stage.tensor], tail, extra))
         channels, map_h, map_w = shapes[stage.tensor]
-        if min(channels, map_h, map_w) <= 0 or map_h % stage.stripes:
-            raise ValueError(f"{stage.tensor}: map {shapes[stage.tensor]} cannot be cut into {stage.stripes} stripes")
-        prefix = f"appearance/{stage.short}"
-        stripe_h = map_h // stage.stripes
-        tail.append(
-            helper.make_node(
-                "AveragePool",
-                [stage.tensor],
-                [f"{prefix}_pool"],
-                name=f"{prefix}_pool",
-                kernel_shape=[stripe_h, map_w],
-                strides=[stripe_h, map_w],
-            )
-        )
-        # [N, C, stripes, 1] -> [N, C * stripes], channel-major (c0s0, c0s1, ..., c1s0, ...)
-        tail.append(helper.make_node("Flatten", [f"{prefix}_pool"], [f"{prefix}_flat"], name=f"{prefix}_flat", axis=1))
-        block = f"{prefix}_flat"
-        if stage.weight != 1.0:
-            extra.append(helper.make_tensor(f"{prefix}_weight", TensorProto.FLOAT, [], [stage.weight]))
-            tail.append(
-                helper.make_node("Mul", [block, f"{prefix}_weight"], [f"{prefix}_scaled"], name=f"{prefix}_scale")
-            )
-            block = f"{prefix}_scaled"
-        pooled_names.append(block)
         facts[stage.short] = {
             "tensor": stage.tensor,
             "channels": channels,
@@ -169,21 +172,14 @@ def build_appearance(
         }
         dim += channels * stage.stripes
     tail.append(helper.make_node("Concat", pooled_names, [OUTPUT_NAME], name="appearance/concat", axis=1))
+    return tail, extra, dim, facts
 
-    model_output = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", dim])
-    model = helper.make_model(
-        helper.make_graph(
-            [*nodes, *tail], "appearance", [model_input], [model_output], initializer=[*initializers, *extra]
-        ),
-        opset_imports=opsets,
-        producer_name="visiongrid tools/appearance_model.py",
-    )
-    model.ir_version = source.ir_version
-    model = shape_inference.infer_shapes(model, strict_mode=True)
-    onnx.checker.check_model(model, full_check=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out))
 
+def _facts(
+    centernet: Path, out: Path, stages: tuple[Stage, ...], crop_size: tuple[int, int], dim: int, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """Manifest facts about the written model."""
+    height, width = crop_size
     blocks = " + ".join(
         f"{stage.short} {facts[stage.short]['channels']}x{stage.stripes}"
         + (f" (x{stage.weight:g})" if stage.weight != 1.0 else "")
@@ -213,6 +209,47 @@ def build_appearance(
         "pad_value": PAD_VALUE,
         "cut_tensors": facts,
     }
+
+
+def build_appearance(
+    centernet: Path,
+    out: Path,
+    *,
+    stages: tuple[Stage, ...] = STAGES,
+    crop_size: tuple[int, int] = CROP_SIZE,
+) -> dict[str, Any]:
+    """Cut the backbone out of ``centernet`` and write the embedding model to ``out``.
+
+    Returns manifest facts about the written model (input/output format, dim, cut tensors).
+    """
+    import onnx
+    from onnx import TensorProto, helper, shape_inference
+
+    source = onnx.load(str(centernet))
+    _check_source(source, centernet, stages)
+    nodes = _backbone_nodes(source.graph, [stage.tensor for stage in stages])
+    used_inputs = {name for node in nodes for name in node.input}
+    initializers = [init for init in source.graph.initializer if init.name in used_inputs]
+    height, width = crop_size
+    model_input = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", height, width, 3])
+    opsets = [op for op in source.opset_import if op.domain in ("", "ai.onnx")]
+    # First the bare backbone, to learn each stage's channels and spatial size at the crop size.
+    shapes = _stage_shapes(source, nodes, initializers, model_input, opsets, stages)
+    tail, extra, dim, facts = _pooling_tail(stages, shapes)
+    model_output = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", dim])
+    model = helper.make_model(
+        helper.make_graph(
+            [*nodes, *tail], "appearance", [model_input], [model_output], initializer=[*initializers, *extra]
+        ),
+        opset_imports=opsets,
+        producer_name="visiongrid tools/appearance_model.py",
+    )
+    model.ir_version = source.ir_version
+    model = shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.checker.check_model(model, full_check=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return _facts(centernet, out, stages, crop_size, dim, facts)
 
 
 def main(argv: list[str] | None = None) -> int:

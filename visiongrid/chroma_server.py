@@ -8,40 +8,36 @@ Why port 8100 and not Chroma's 8000: 8000 is Ray Serve's default HTTP port. Test
 ports with :func:`visiongrid.s3_server.free_ports` and pass the URL in ``settings.chroma_url``.
 
 Readiness is Chroma's own heartbeat (``GET /api/v2/heartbeat`` answering ``{"nanosecond heartbeat": N}``;
-``/api/v1/*`` answers 410 Gone in 1.5.x), not an open port, so a stranger on the port does not pass.
+``/api/v1/*`` answers 410 Gone in 1.5.x), not an open port, so a stranger on the port does not pass. The
+probe lives with the client in :mod:`store.chroma_client` (the store must not import the launcher);
+its names are re-exported here.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import signal
 import subprocess
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from store.chroma_client import HEARTBEAT_PATH, chroma_answers, is_loopback
 from visiongrid.local_process import spawn_until_ready, stop_process
 
 if TYPE_CHECKING:
     from visiongrid.settings import Settings
 
-HEARTBEAT_PATH = "/api/v2/heartbeat"
+__all__ = [
+    "HEARTBEAT_PATH",
+    "chroma_answers",
+    "chroma_binary",
+    "is_loopback",
+    "start_local_chroma",
+    "stop_local_chroma",
+]
+
 INSTALL_COMMAND = "python -m venv {venv} && {venv}/bin/pip install 'chromadb==1.5.9'"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via an HTTP(S)_PROXY
-
-
-def chroma_answers(url: str, timeout: float = 1.0) -> bool:
-    """True if a Chroma server answers its heartbeat at ``url`` (e.g. ``http://127.0.0.1:8100``)."""
-    opener = _DIRECT if is_loopback(urlsplit(url).hostname or "") else urllib.request.build_opener()
-    try:
-        with opener.open(url.rstrip("/") + HEARTBEAT_PATH, timeout=timeout) as response:
-            body = json.loads(response.read())
-    except (OSError, ValueError):  # URLError/HTTPError/timeouts are OSErrors; ValueError: not JSON
-        return False
-    return isinstance(body, dict) and "nanosecond heartbeat" in body
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -49,15 +45,6 @@ def _host_port(url: str) -> tuple[str, int]:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(f"chroma_url must be http(s)://host:port, got {url!r}")
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def chroma_binary(venv: Path) -> Path:

@@ -13,6 +13,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from contract.common import plan_error
+from contract.errors import PlanError
+from contract.video import Range as RangeSpec
+from contract.video import Sampling as SamplingSpec
 from models.coco import UnknownClassError, class_name
 from pipelines.bare_loop import AnalysisResult, UnknownStepError, analyse_video
 from pipelines.decode import FrameRange, Sampling, VideoDecodeError
@@ -91,22 +97,38 @@ def _result_json(result: AnalysisResult) -> str:
     )
 
 
-def analyse_command(args: argparse.Namespace) -> int:
-    value = args.value
-    if value is None:
-        value = 1.0 if args.sampling == "fps" else (1 if args.sampling == "interval" else None)
+def _decoder_options(args: argparse.Namespace) -> tuple[Sampling, FrameRange | None]:
+    """``--sampling/--value`` and ``--start/--end/--unit`` validated by the request contract (the
+    decoder's values themselves no longer validate); raises PlanError naming ``sampling.value`` etc."""
     try:
+        value = args.value if args.value is not None or args.sampling != "interval" else 1
+        sampling = SamplingSpec(mode=args.sampling, value=value)
+        frames = RangeSpec(start=args.start, end=args.end, unit=args.unit)
+    except ValidationError as error:
+        raise plan_error(error) from None
+    value = sampling.value if sampling.value is not None else (1.0 if sampling.mode == "fps" else 1)
+    decoder_sampling = Sampling(mode=sampling.mode, value=None if sampling.mode == "keyframe" else float(value))
+    if frames.start is None and frames.end is None:
+        return decoder_sampling, None
+    return decoder_sampling, FrameRange(start=frames.start, end=frames.end, unit=frames.unit)
+
+
+def analyse_command(args: argparse.Namespace) -> int:
+    try:
+        sampling, frame_range = _decoder_options(args)
         result = analyse_video(
             args.video,
             steps=args.steps,
-            sampling=Sampling(mode=args.sampling, value=value),
-            frame_range=FrameRange(start=args.start, end=args.end, unit=args.unit)
-            if args.start is not None or args.end is not None
-            else None,
+            sampling=sampling,
+            frame_range=frame_range,
             max_frames=args.max_frames,
             classes=args.classes,
             min_confidence=args.min_confidence,
         )
+    except PlanError as error:
+        part = "sampling" if error.field in ("mode", "value") else "range"
+        print(f"visiongrid: error: {part}.{error}", file=sys.stderr)
+        return 2
     except (UnknownStepError, UnknownClassError, ValueError, VideoDecodeError, FileNotFoundError) as error:
         print(f"visiongrid: error: {error}", file=sys.stderr)
         return 2

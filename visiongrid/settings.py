@@ -8,11 +8,54 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Final
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models import MODELS_DIR
+
+#: Names no external provider may take: they select the built-in description (``pipelines.describe``).
+RESERVED_PROVIDER_NAMES: Final = frozenset({"visiongrid-describe", "builtin"})
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class VLMProviderConfig(BaseModel):
+    """One external OpenAI-compatible vision-language endpoint of the ``describe`` step.
+
+    Checked when :class:`Settings` is built, so a bad entry stops start-up with the entry and field
+    named (``vlm_providers.0.url``) instead of failing a task at its first description.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: _Text = Field(description="what a request's `model` names to pick this provider; unique")
+    url: _Text = Field(description="API base URL, e.g. http://host:8000/v1 (chat/completions is appended)")
+    model: _Text = Field(description="the provider's model name sent in each request")
+    api_key: str = Field("", repr=False, description="sent as a Bearer token when set; kept out of logs")
+    timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="request timeout; none: vlm_timeout_s")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_key(cls, value: object) -> object:
+        return "" if value is None else value
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_PROVIDER_NAMES:
+            raise ValueError(f"{name!r} is reserved for the built-in description")
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _http_base_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) base URL like http://host:8000/v1, got {url!r}")
+        return url.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -42,8 +85,13 @@ class Settings(BaseSettings):
     )
     max_image_pixels: int = Field(40_000_000, ge=1, description="images larger than this are refused before decoding")
     max_image_bytes: int = Field(20 * 1024**2, ge=1, description="largest image accepted, bytes")
+    max_json_body_bytes: int = Field(
+        64 * 1024**2,
+        ge=1024,
+        description="largest JSON request body (a base64 video or image batch included); refused before it is read",
+    )
     max_batch_images: int = Field(64, ge=1, description="images per /v1/vision/batch request")
-    vlm_providers: list[dict[str, str | float]] = Field(
+    vlm_providers: list[VLMProviderConfig] = Field(
         default_factory=list,
         description=(
             "external OpenAI-compatible vision-language endpoints for `describe`, in priority order: "
@@ -154,6 +202,16 @@ class Settings(BaseSettings):
     sse_heartbeat_interval_s: float = Field(15.0, gt=0, description=": comment lines keep idle streams open")
     sse_terminal_grace_s: float = Field(5.0, ge=0, description="how long a stream of a reaped task waits for [DONE]")
     sse_poll_interval_s: float = Field(0.05, gt=0, description="how often a live stream checks the archive")
+
+    @field_validator("vlm_providers")
+    @classmethod
+    def _unique_provider_names(cls, providers: list[VLMProviderConfig]) -> list[VLMProviderConfig]:
+        seen: set[str] = set()
+        for index, provider in enumerate(providers):
+            if provider.name in seen:
+                raise ValueError(f"vlm_providers[{index}] ({provider.name!r}): field 'name' repeats an earlier one")
+            seen.add(provider.name)
+        return providers
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside ``data_dir``."""

@@ -121,7 +121,7 @@ async def create_collection(body: CollectionCreate, project: ProjectDep, service
             store.create, project, body.name, body.model, body.metric, list(spaces), dict(body.metadata)
         )
     except CollectionExistsError as exc:
-        raise APIError(ErrorCode.COLLECTION_EXISTS, str(exc), "name") from None
+        raise APIError(ErrorCode.COLLECTION_EXISTS, exc.message, "name") from None
     try:
         await call(services, "create_spaces", record)
     except BaseException:

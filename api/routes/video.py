@@ -16,7 +16,7 @@ from api.errors import APIError, error_responses
 from api.services import Services
 from api.sse import SSE_OPENAPI, archive_stream, sse_response
 from contract.chunks import TaskResult
-from contract.errors import ErrorCode
+from contract.errors import ErrorCode, PlanError
 from contract.video import TaskCreated, TaskError, TaskList, TaskProgress, TaskView
 from pipelines.chunks import EMBEDDINGS_KEY
 from store.records import TaskKind, TaskRecord
@@ -65,6 +65,7 @@ def task_view(task: TaskRecord, include_request: bool = False) -> TaskView:
         "requestBody": {
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/ProcessRequest"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                 "video/*": {"schema": {"type": "string", "format": "binary"}},
             },
             "required": True,
@@ -141,7 +142,7 @@ async def list_tasks(
         )
     except ValueError as error:
         field = _LIST_FIELDS.get(str(error), "cursor")
-        raise APIError(ErrorCode.INVALID_REQUEST, f"invalid {field}: {error}", field) from error
+        raise PlanError(field, f"not a usable {field}") from error
     return TaskList(data=[task_view(task) for task in page], next_cursor=next_cursor)
 
 
@@ -163,7 +164,7 @@ def _start_offset(offset: int | None, last_event_id: str | None) -> int:
         return offset or 0
     value = last_event_id.strip()
     if not value.isdigit() or len(value) > 19 or int(value) > _INT64_MAX:
-        raise APIError(ErrorCode.INVALID_REQUEST, "Last-Event-ID must be a byte offset", "Last-Event-ID")
+        raise PlanError("Last-Event-ID", "must be a byte offset")
     return int(value)
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from deployments.detector import Detector
 from kernels.boxes import box_iou
 from models.coco import COCO_CLASSES, class_ids_for
 from models.registry import get_model
+from models.runtime.detector import Detector
 from tests.conftest import read_rgb
 
 PERSON, BICYCLE, CAR, TRUCK, DOG, HORSE = (
@@ -83,7 +83,7 @@ def test_non_detector_model_is_refused() -> None:
 
 
 def test_detect_each_fails_only_the_bad_item(detector: Detector, media_dir: Path) -> None:
-    from deployments.detector import DetectRequest
+    from models.runtime.detector import DetectRequest
 
     photo = read_rgb(media_dir / "person.jpg")
     results = detector.detect_each(

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deployments.detector import Detector
-from deployments.embedder import AppearanceEmbedder, EmbedderDeployment
+from deployments.embedder import EmbedderDeployment
 from kernels.boxes import box_iou
 from kernels.crops import crop_resize
 from models.coco import COCO_CLASSES
 from models.registry import get_model
+from models.runtime.detector import Detector
+from models.runtime.embedder import AppearanceEmbedder
 from pipelines.decode import FrameRange, Sampling, VideoDecoder
 from visiongrid.settings import Settings
 

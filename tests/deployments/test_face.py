@@ -10,10 +10,10 @@ import numpy.typing as npt
 import pytest
 from skimage import data
 
-from deployments.face import FaceAnalyzer
 from kernels.detections import Detections
 from models.coco import FACE_CLASS_ID
 from models.registry import get_model
+from models.runtime.face import FaceAnalyzer
 from tests.conftest import read_rgb
 
 DIM = 1024

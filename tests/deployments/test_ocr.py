@@ -10,9 +10,10 @@ import pytest
 import skimage.data
 from PIL import Image, ImageDraw, ImageFont
 
-from deployments.ocr import OCRDeployment, TextReader, reading_order
+from deployments.ocr import OCRDeployment
 from kernels.detections import Detections
 from models.coco import TEXT_CLASS_ID
+from models.runtime.ocr import TextReader, reading_order
 from tests.conftest import read_rgb
 from visiongrid.settings import Settings
 

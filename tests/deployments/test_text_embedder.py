@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from deployments.text_embedder import TextEmbedder, TextEmbedderDeployment, model_dir
+from deployments.text_embedder import TextEmbedderDeployment
+from models.runtime.text_embedder import TextEmbedder, model_dir
 from visiongrid.settings import Settings
 
 LONG = " ".join(

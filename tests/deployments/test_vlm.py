@@ -1,4 +1,4 @@
-"""The VLM client and the describe provider chain against loopback OpenAI-compatible stand-ins.
+"""The VLM client (store/vlm.py) and the describe provider chain against loopback OpenAI-compatible stand-ins.
 
 An external vision-language model cannot run here, so each provider is a real HTTP server
 (tests/vlm_standin.py) that answers, fails, hangs or talks nonsense as a test sets it.
@@ -7,14 +7,16 @@ An external vision-language model cannot run here, so each provider is a real HT
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from deployments.vlm import ProviderError, VLMClient, encode_jpeg
+from contract.errors import PlanError, VisionGridError
 from pipelines.describe import (
     BUILTIN_PROVIDER,
     DescribeChain,
@@ -26,10 +28,11 @@ from pipelines.describe import (
     providers_from_settings,
     resolve_chain,
 )
+from store.vlm import ProviderError, VLMClient, encode_jpeg
 from tests.conftest import read_rgb
 from tests.vlm_standin import StandInVLM
 from visiongrid.s3_server import free_ports
-from visiongrid.settings import Settings
+from visiongrid.settings import RESERVED_PROVIDER_NAMES, Settings
 
 LOCAL = "A bicycle (centre), a car (top right) and a dog (left). Mostly grey and yellow."
 
@@ -131,8 +134,9 @@ def test_client_errors_become_provider_errors(
     with pytest.raises(ProviderError) as caught:
         asyncio.run(go())
     assert caught.value.provider == "alpha"
-    assert caught.value.status == status
+    assert caught.value.provider_status == status
     assert caught.value.code == code
+    assert isinstance(caught.value, VisionGridError)
 
 
 def test_client_connection_refused_is_a_provider_error(dog: np.ndarray) -> None:
@@ -144,7 +148,7 @@ def test_client_connection_refused_is_a_provider_error(dog: np.ndarray) -> None:
 
     with pytest.raises(ProviderError) as caught:
         asyncio.run(go())
-    assert (caught.value.status, caught.value.code) == (None, "provider_unreachable")
+    assert (caught.value.provider_status, caught.value.code) == (None, "provider_unreachable")
 
 
 def test_encode_jpeg_rejects_non_images() -> None:
@@ -169,11 +173,17 @@ def test_resolve_chain_orders_hint_first_then_configured_then_builtin() -> None:
     assert resolve_chain("gamma", settings.model_copy(update={"provider_max_retries": 0})) == ["gamma"]
 
 
+def test_no_provider_may_take_a_name_of_the_builtin_description() -> None:
+    assert BUILTIN_PROVIDER in RESERVED_PROVIDER_NAMES
+    assert {"builtin", BUILTIN_PROVIDER} == RESERVED_PROVIDER_NAMES
+
+
 def test_unknown_hint_is_an_unknown_provider_error() -> None:
     settings = Settings(vlm_providers=[entry("alpha", None)])
     with pytest.raises(UnknownProviderError) as caught:
         resolve_chain("gpt-9", settings)
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, PlanError)  # a 400 invalid_request naming the field
+    assert (caught.value.code, caught.value.field, caught.value.status) == ("invalid_request", "model", 400)
     assert caught.value.hint == "gpt-9"
     assert caught.value.known == sorted(["alpha", BUILTIN_PROVIDER])
     with pytest.raises(UnknownProviderError):
@@ -196,30 +206,43 @@ def test_providers_from_settings_defaults_and_parses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "names"),
+    ("bad", "field", "says"),
     [
-        ({"url": "http://h/v1", "model": "m"}, ["vlm_providers[0]", "'name'"]),
-        ({"name": "a", "model": "m"}, ["'a'", "'url'"]),
-        ({"name": "a", "url": "ftp://h/v1", "model": "m"}, ["'a'", "'url'"]),
-        ({"name": "a", "url": "http://h/v1", "model": ""}, ["'a'", "'model'"]),
-        ({"name": "a", "url": "http://h/v1", "model": "m", "timeout_s": 0}, ["'a'", "'timeout_s'"]),
-        ({"name": "a", "url": "http://h/v1", "model": "m", "timeout_s": "soon"}, ["'a'", "'timeout_s'"]),
-        ({"name": "a", "url": "http://h/v1", "model": "m", "api-key": "k"}, ["'a'", "'api-key'"]),
-        ({"name": "builtin", "url": "http://h/v1", "model": "m"}, ["'name'", "reserved"]),
+        ({"url": "http://h/v1", "model": "m"}, "name", "required"),
+        ({"name": "a", "model": "m"}, "url", "required"),
+        ({"name": "a", "url": "ftp://h/v1", "model": "m"}, "url", "http(s)"),
+        ({"name": "a", "url": "http://h/v1", "model": ""}, "model", "at least 1"),
+        ({"name": "a", "url": "http://h/v1", "model": "m", "timeout_s": 0}, "timeout_s", "greater than 0"),
+        ({"name": "a", "url": "http://h/v1", "model": "m", "timeout_s": "soon"}, "timeout_s", "number"),
+        ({"name": "a", "url": "http://h/v1", "model": "m", "api-key": "k"}, "api-key", "not permitted"),
+        ({"name": "builtin", "url": "http://h/v1", "model": "m"}, "name", "reserved"),
     ],
 )
-def test_bad_provider_config_names_the_entry_and_field(bad: dict[str, Any], names: list[str]) -> None:
-    settings = Settings(vlm_providers=[bad])
-    with pytest.raises(ValueError) as caught:
-        providers_from_settings(settings)
-    for name in names:
-        assert name in str(caught.value)
+def test_bad_provider_config_fails_at_start_up_naming_the_entry_and_field(
+    bad: dict[str, Any], field: str, says: str
+) -> None:
+    # Settings() itself refuses the entry, so a broken provider stops start-up, not a task's first describe.
+    with pytest.raises(ValidationError) as caught:
+        Settings(vlm_providers=[{"name": "ok", "url": "http://h/v1", "model": "m"}, bad])
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("vlm_providers", 1, field)
+    assert says in error["msg"]
+    assert f"vlm_providers.1.{field}" in str(caught.value)
 
 
 def test_duplicate_provider_names_are_refused() -> None:
-    settings = Settings(vlm_providers=[entry("alpha", None), entry("alpha", None)])
-    with pytest.raises(ValueError, match=r"vlm_providers\[1\].*'name'"):
-        providers_from_settings(settings)
+    with pytest.raises(ValidationError, match=r"vlm_providers\[1\].*'name'"):
+        Settings(vlm_providers=[entry("alpha", None), entry("alpha", None)])
+
+
+def test_providers_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VISIONGRID_VLM_PROVIDERS", '[{"name": "alpha", "url": "http://h:1/v1", "model": "m"}]')
+    assert providers_from_settings(Settings(vlm_timeout_s=4)) == [
+        ProviderConfig("alpha", "http://h:1/v1", "m", "", 4.0)
+    ]
+    monkeypatch.setenv("VISIONGRID_VLM_PROVIDERS", '[{"name": "alpha", "url": "h:1/v1", "model": "m"}]')
+    with pytest.raises(ValidationError, match=r"vlm_providers\.0\.url"):
+        Settings()
 
 
 # --- the chain --------------------------------------------------------------------------------
@@ -268,7 +291,19 @@ def test_failure_after_the_first_chunk_is_terminal(standins: list[StandInVLM], d
     server.mode, server.status = "fail", 502  # the provider breaks mid-stream
     with pytest.raises(DescribeError) as caught:
         run_chain(chain, dog, allow_failover=False)
-    assert (caught.value.provider, caught.value.code, caught.value.status) == ("alpha", "provider_http_error", 502)
+    error = caught.value
+    assert (error.provider, error.provider_code, error.provider_status) == ("alpha", "provider_http_error", 502)
+    # one error model: a 502 describe_failed, which survives the trip across Ray (pickling)
+    assert (error.code, error.status) == ("describe_failed", 502)
+    assert str(error).startswith("describe provider 'alpha' failed (provider_http_error): ")
+    assert error.message == f"every describe provider failed; last alpha: {error}"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.message, copy.provider_status) == (
+        DescribeError,
+        str(error),
+        error.message,
+        502,
+    )
     assert chain.current == "alpha"
 
 

@@ -14,12 +14,12 @@ from kernels.bert import (
     BertWeights,
     bert_encode,
     gelu,
-    l2_normalise,
     layer_norm,
     mean_pool,
     prepare_weights,
     sentence_embeddings,
 )
+from kernels.vectors import l2_normalise
 
 CONFIG = BertConfig(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=40

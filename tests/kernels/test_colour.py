@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -86,14 +85,3 @@ def test_real_photos(media_dir: Path) -> None:
     assert dominant_colours(lawn, k=1, box=(0, height * 0.6, width * 0.4, height))[0][0] == "green"
     # dog.jpg: grey street and wall dominate.
     assert dominant_colours(read_rgb(media_dir / "dog.jpg"), k=1)[0][0] == "grey"
-
-
-def test_fast_on_vga() -> None:
-    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    dominant_colours(image)
-    timings = []
-    for _ in range(20):
-        start = time.perf_counter()
-        dominant_colours(image)
-        timings.append(time.perf_counter() - start)
-    assert sorted(timings)[len(timings) // 2] < 0.003  # median; about 1.4 ms seen on 2 cores

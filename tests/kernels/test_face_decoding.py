@@ -15,7 +15,6 @@ from kernels.face_decoding import (
     align_face,
     blazeface_anchors,
     decode_blazeface,
-    l2_normalise,
 )
 from kernels.letterbox import LetterboxTransform, letterbox
 from models.registry import get_model
@@ -99,9 +98,3 @@ def test_alignment_undoes_a_rotation(session: ort.InferenceSession) -> None:
     naive_error = np.abs(crop_a - crop_naive).mean()
     print(f"mean |diff| aligned {aligned_error:.1f}, not aligned {naive_error:.1f}")
     assert aligned_error < 0.8 * naive_error
-
-
-def test_l2_normalise() -> None:
-    out = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
-    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
-    assert out.dtype == np.float32

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deployments.detector import Detector
 from kernels.detections import Detections
 from models.coco import UnknownClassError
+from models.runtime.detector import Detector
 from pipelines.bare_loop import UnknownStepError, analyse_video
 from pipelines.decode import DecodedFrame, Sampling
 from tests.clips import write_walking_person_clip

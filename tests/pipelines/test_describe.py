@@ -8,11 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from deployments.detector import Detector
 from kernels.detections import Detections
 from kernels.tracking import ByteTracker
 from models.coco import COCO_CLASSES, FACE_CLASS_ID, TEXT_CLASS_ID
-from pipelines.bare_loop import tracker_config
+from models.runtime.detector import Detector
 from pipelines.describe import (
     BUILTIN_PROVIDER,
     Description,
@@ -23,6 +22,7 @@ from pipelines.describe import (
     plural,
     position_of,
 )
+from pipelines.tracker_settings import tracker_config
 from tests.conftest import read_rgb
 from visiongrid.settings import Settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import skimage.data
 from PIL import Image, ImageDraw, ImageFont
 
+from contract.errors import VisionGridError
 from deployments.detector import Detector
 from kernels.detections import NO_TRACK, Detections
 from models.coco import COCO_CLASSES, FACE_CLASS_ID, TEXT_CLASS_ID
@@ -269,6 +271,17 @@ def test_a_failing_model_names_its_step(dog: npt.NDArray[np.uint8], detector: De
     assert isinstance(caught.value.cause, RuntimeError)
     assert isinstance(caught.value.__cause__, RuntimeError)
     assert str(caught.value) == "feature failed: RuntimeError: embedder replica died"
+
+
+@pytest.mark.parametrize(("step", "code"), [("detect", "detector_error"), ("ocr", "ocr_error"), ("face", "face_error")])
+def test_step_failure_is_a_visiongrid_error_that_pickles(step: str, code: str) -> None:
+    error = StepFailedError(step, RuntimeError("replica died"))
+    assert isinstance(error, VisionGridError) and isinstance(error, RuntimeError)
+    assert error.code == code and error.status == 500 and error.field is None
+    assert error.message == str(error) == f"{step} failed: RuntimeError: replica died"
+    copy = pickle.loads(pickle.dumps(error))  # raised in a model replica, caught in the ingress
+    assert type(copy) is StepFailedError and (copy.code, copy.step, str(copy)) == (code, step, str(error))
+    assert isinstance(copy.cause, RuntimeError) and str(copy.cause) == "replica died"
 
 
 def test_a_step_with_no_selected_targets_does_not_call_its_model(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 import struct
 import time
 import zlib
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contract.errors import VisionGridError
 from pipelines.images import ImageDecodeError, decode_image
 from tests.conftest import read_rgb
 
@@ -38,6 +40,10 @@ def decode_error(data: bytes, max_pixels: int = LIMIT) -> ImageDecodeError:
     with pytest.raises(ImageDecodeError) as caught:
         decode_image(data, max_pixels=max_pixels)
     assert caught.value.message == str(caught.value)
+    assert isinstance(caught.value, VisionGridError) and isinstance(caught.value, ValueError)
+    assert caught.value.status == (413 if caught.value.code == "image_too_large" else 400)
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert type(copy) is ImageDecodeError and (copy.code, copy.message) == (caught.value.code, caught.value.message)
     return caught.value
 
 

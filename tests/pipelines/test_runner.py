@@ -26,7 +26,7 @@ from pipelines.local_models import LocalModels
 from pipelines.runner import CLAIM_LOST, TaskRunner
 from store.archive import Archive
 from store.media import delete_staged, stage_to_storage
-from store.records import TaskRecord
+from store.records import TaskKind, TaskRecord
 from store.tasks import TaskStore
 from tests.clips import write_walking_person_clip
 from tests.pipelines.test_chunks import parse_events
@@ -569,3 +569,73 @@ def test_feature_step_indexes_track_means_into_its_collection(
             track["last_frame"],
         )
         assert item["metadata"]["class"] == "person"
+
+
+# ---------------------------------------------------------------------------------------------- image batches
+
+
+def submit_batch(tasks: TaskStore, images: list[dict[str, Any]], *, kind_key: bool = True) -> TaskRecord:
+    """An image batch as the API stores it: an ``ib_`` task (rows stored so far also carry ``kind``)."""
+    request: dict[str, Any] = {"images": images, "steps": [{"model": "detect"}], "model": None}
+    if kind_key:
+        request = {"kind": "image_batch", **request}
+    created = tasks.create(PROJECT, request, None, None, TaskKind.IMAGE_BATCH)
+    claimed = tasks.claim_next(RUNNER, max_running=100, max_running_per_project=100)
+    assert claimed is not None and claimed.id == created.id and claimed.kind is TaskKind.IMAGE_BATCH
+    return claimed
+
+
+@pytest.mark.parametrize("kind_key", [True, False])
+def test_image_batch_runs_every_image_and_a_bad_one_fails_alone(
+    media_dir: Path, settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector, kind_key: bool
+) -> None:
+    images = [
+        {"id": "dog", "url": stage((media_dir / "dog.jpg").read_bytes(), settings, ".jpg")},
+        {"id": "junk", "url": stage(b"not an image at all", settings, ".png")},
+        {"id": "gone", "url": "storage://staged/gone.png"},
+    ]
+    task = submit_batch(tasks, images, kind_key=kind_key)
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "succeeded"
+    chunks, events = read_chunks(archive, task.id)
+    assert events[-1][2] == "[DONE]" and len(chunks) == 4
+    *item_events, terminal = chunks
+    assert all(event["object"] == "vision.batch.item" and event["id"] == task.id for event in item_events)
+    items = [event["item"] for event in item_events]
+    assert [(item["index"], item["id"], item["status"]) for item in items] == [
+        (0, "dog", "finished"),
+        (1, "junk", "failed"),
+        (2, "gone", "failed"),
+    ]
+    assert items[0]["targets"] and items[0]["image"]["width"] > 0
+    assert items[1]["error"]["code"] == "not_an_image" and items[2]["error"]["code"] == "media_not_found"
+    assert set(items[1]["error"]) == {"code", "message"}
+    assert terminal["finish_reason"] == "stop" and terminal["usage"]["processed_frames"] == 3
+    record = tasks.get_any(task.id)
+    assert record is not None and record.status == "succeeded" and record.processed_frames == 3
+    assert record.result == {"job_id": task.id, "status": "finished", "items": items}
+
+
+def test_image_batch_without_images_fails_invalid_request(
+    settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    task = submit_batch(tasks, [])
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
+    (terminal,) = read_chunks(archive, task.id)[0]
+    assert terminal["error"] == {"code": "invalid_request", "message": "images: must be a non-empty list"}
+    record = tasks.get_any(task.id)
+    assert record is not None and (record.error_code, record.error_message) == (
+        "invalid_request",
+        "images: must be a non-empty list",
+    )
+
+
+def test_a_video_task_goes_by_its_kind_not_by_a_request_key(
+    settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector
+) -> None:
+    """The id says the kind: a ``vt_`` task runs the video plan even if its request claims to be a batch."""
+    request = {**video_request("storage://staged/unused.mp4"), "kind": "image_batch", "images": [{"url": "x"}]}
+    task = submit(tasks, request)
+    assert task.kind is TaskKind.VIDEO
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
+    (terminal,) = read_chunks(archive, task.id)[0]
+    assert terminal["error"]["code"] in ("invalid_request", "media_not_found")

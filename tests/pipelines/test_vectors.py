@@ -9,8 +9,23 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipelines.step_specs import PlanError
-from pipelines.vectors import BUNDLES, ITEM_KEY, KIND_KEY, SPACES, ItemError, check_bundle, fuse, normalised, space_name
+from contract.errors import PlanError, VisionGridError
+from pipelines.vectors import (
+    BUNDLES,
+    ITEM_KEY,
+    KIND_KEY,
+    SPACES,
+    FusedHit,
+    ItemError,
+    check_bundle,
+    checked_vector,
+    fuse,
+    fuse_hits,
+    item_metadata,
+    normalised,
+    space_name,
+    unit_vector,
+)
 
 
 @dataclass
@@ -76,3 +91,49 @@ def test_private_metadata_is_hidden_and_kind_reported() -> None:
 def test_item_errors_survive_pickling_across_replicas() -> None:
     error = pickle.loads(pickle.dumps(ItemError("items[2].image", "not_an_image", "bad")))
     assert (error.field, error.code, error.message) == ("items[2].image", "not_an_image", "bad")
+
+
+def test_item_errors_are_visiongrid_errors() -> None:
+    error = ItemError("items[0].image", "image_too_large", "big")
+    assert isinstance(error, VisionGridError) and isinstance(error, ValueError)
+    assert (error.status, str(error)) == (413, "items[0].image: big")
+
+
+def test_fused_hits_are_typed_and_match_the_dicts() -> None:
+    hits = {"text": [hit("a", 0.5, team="x")], "image": [hit("a", 0.25)]}
+    [typed] = fuse_hits(hits, {"text": 1, "image": 2}, 1)
+    assert isinstance(typed, FusedHit) and (typed.id, typed.score, typed.kind) == ("a", 1.0, "image")
+    assert fuse(hits, {"text": 1, "image": 2}, 1) == [typed.to_dict()]
+    assert list(typed.to_dict()) == ["id", "score", "scores", "metadata", "text", "kind"]
+
+
+def test_checked_vector_names_the_field() -> None:
+    space, vector = checked_vector([3.0, 4.0] + [0.0] * 382, None, ("text", "image"), "vector", "space")
+    assert space == "text" and np.isclose(np.linalg.norm(vector), 1.0) and unit_vector([3, 4])[0] == np.float32(0.6)
+    for values, space_name_, code, field in (
+        ([1.0] * 384, "face", "model_mismatch", "space"),
+        ([1.0] * 3, None, "dimension_mismatch", "items[0].vector"),
+        ([float("inf")] + [0.0] * 383, None, "invalid_request", "items[0].vector"),
+        ([float("nan")] * 384, None, "invalid_request", "items[0].vector"),
+        ([1e39] * 384, None, "invalid_request", "items[0].vector"),
+        ([10**400] * 384, None, "invalid_request", "items[0].vector"),
+    ):
+        with pytest.raises(ItemError) as caught:
+            checked_vector(values, space_name_, ("text", "image"), "items[0].vector", "space")
+        assert (caught.value.code, caught.value.field) == (code, field)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"n": float("inf")}, "items[1].metadata.n"),
+        ({"n": 2**63}, "items[1].metadata.n"),
+        ({"s": "\ud800"}, "items[1].metadata.s"),
+        ({"\ud800": "x"}, "items[1].metadata"),
+    ],
+)
+def test_item_metadata_refuses_what_cannot_be_stored(metadata: dict[str, Any], field: str) -> None:
+    with pytest.raises(ItemError) as caught:
+        item_metadata(metadata, "items[1].metadata")
+    assert (caught.value.code, caught.value.field) == ("invalid_request", field)
+    assert item_metadata({"n": 2**63 - 1, "f": 1.5, "b": True}, "m") == {"n": 2**63 - 1, "f": 1.5, "b": True}

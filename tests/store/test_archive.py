@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import threading
 
 import pytest
 
+from contract.errors import VisionGridError
 from store.archive import Archive, ArchiveTaskMissingError
 from store.tasks import TaskStore
 
@@ -59,6 +61,21 @@ def test_negative_offset_is_an_error(tasks: TaskStore, archive: Archive) -> None
     archive.append(task.id, b"x")
     with pytest.raises(ValueError):
         archive.read(task.id, -1)
+
+
+@pytest.mark.parametrize("offset", [2**63 - 1, 2**63, 2**64, 10**40])
+def test_offset_beyond_int64_reads_nothing(tasks: TaskStore, archive: Archive, offset: int) -> None:
+    task = tasks.create("p", {}, None)
+    archive.append(task.id, b"x")
+    assert archive.read(task.id, offset) == b""
+
+
+def test_missing_task_error_is_a_visiongrid_not_found() -> None:
+    error = ArchiveTaskMissingError("vt_gone")
+    assert isinstance(error, VisionGridError) and isinstance(error, LookupError)
+    assert error.code == "not_found" and str(error) == "vt_gone" and error.task_id == "vt_gone"
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ArchiveTaskMissingError and copy.code == "not_found" and copy.task_id == "vt_gone"
 
 
 def test_tasks_are_isolated_and_delete_clears_one(tasks: TaskStore, archive: Archive) -> None:

@@ -61,3 +61,8 @@ def test_projects_are_isolated(keys: KeyStore) -> None:
     assert not keys.revoke("p", q1.id)  # another project's key
     assert not keys.revoke("p", "key_missing")
     assert keys.authenticate(q_secret) == q1
+
+
+def test_an_unencodable_secret_is_unknown(keys: KeyStore) -> None:
+    keys.create("p")
+    assert keys.authenticate("vg_\ud800") is None

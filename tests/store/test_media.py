@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import store.media as media
+import store.media_fetch as media_fetch
 from store.media import MediaError, check_url_allowed, decode_base64, delete_staged, open_video, stage_to_storage
 from store.objects import ObjectNotFound, ObjectStore
 from visiongrid.settings import Settings
@@ -33,6 +34,8 @@ class MediaServer:
     base: str
     port: int
     requests: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    redirect_to: str = ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -66,6 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.log.append(self.path)
+        self.server.hosts.append(self.headers.get("Host", ""))
         port = self.server.server_address[1]
         if self.path == "/video.mp4":
             self._send(200, VIDEO, {"Content-Type": "video/mp4"})
@@ -85,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": "/video.mp4"})
         elif self.path == "/redirect-to-loopback":
             self._send(302, b"", {"Location": f"http://127.0.0.1:{port}/video.mp4"})
+        elif self.path == "/redirect-to-other-host":
+            self._send(302, b"", {"Location": self.server.media.redirect_to})
         elif self.path == "/redirect-to-file":
             self._send(302, b"", {"Location": "file:///etc/passwd"})
         elif self.path.startswith("/loop"):
@@ -96,20 +102,47 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"?")
 
 
-@pytest.fixture
-def server() -> Iterator[MediaServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def _serve(address: str) -> Iterator[MediaServer]:
+    httpd = ThreadingHTTPServer((address, 0), _Handler)
     httpd.daemon_threads = True
-    log: list[str] = []
-    httpd.log = log  # type: ignore[attr-defined]
+    port = httpd.server_address[1]
+    served = MediaServer(base=f"http://{address}:{port}", port=port)
+    httpd.log = served.requests  # type: ignore[attr-defined]
+    httpd.hosts = served.hosts  # type: ignore[attr-defined]
+    httpd.media = served  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    port = httpd.server_address[1]
     try:
-        yield MediaServer(base=f"http://127.0.0.1:{port}", port=port, requests=log)
+        yield served
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[MediaServer]:
+    yield from _serve("127.0.0.1")
+
+
+class FakeResolver:
+    """``socket.getaddrinfo`` answering from a table (each name's answers in turn, the last one kept);
+    IP literals resolve to themselves, as they do for real (httpcore resolves the pinned address too)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+        self.answers = {name: list(addresses) for name, addresses in answers.items()}
+        self.asked: list[str] = []
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            if name not in self.answers:
+                return real(host, port, *args, **kwargs)
+            self.asked.append(name)
+            queue = self.answers[name]
+            address = queue.pop(0) if len(queue) > 1 else queue[0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port or 0)))]
+
+        monkeypatch.setattr(media_fetch.socket, "getaddrinfo", getaddrinfo)
 
 
 def _settings(tmp_path: Path, *, private: bool) -> Settings:
@@ -227,34 +260,61 @@ def test_redirect_to_another_scheme_is_refused(server: MediaServer, private_ok: 
 def test_redirect_to_loopback_is_refused(
     server: MediaServer, public_only: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first URL passes the guard (as if ``localhost`` were a public host); its redirect target does not."""
-    real_check = media.check_url_allowed
-    checked: list[str] = []
-
-    def check(url: str, settings: Settings, field: str = "input[0].url") -> None:
-        checked.append(url)
-        if url.startswith(f"http://localhost:{server.port}/"):
-            return  # stands in for a public media host
-        real_check(url, settings, field)
-
-    monkeypatch.setattr(media, "check_url_allowed", check)
-    monkeypatch.setattr(media, "_check_peer", lambda response, settings, field: None)
+    """The first URL passes the guard (``media.example`` on 127.0.0.1 stands in for a public media host);
+    its redirect target (127.0.0.1 by another name: not public) does not and is never fetched."""
+    resolver = FakeResolver(monkeypatch, {"media.example": ["127.0.0.1"], "inside.example": ["127.0.0.2"]})
+    monkeypatch.setattr(media_fetch, "address_allowed", lambda address: str(address) == "127.0.0.1")
+    server.redirect_to = f"http://inside.example:{server.port}/video.mp4"
     with pytest.raises(MediaError) as excinfo:
-        _fetch(f"http://localhost:{server.port}/redirect-to-loopback", public_only, tmp_path)
+        _fetch(f"http://media.example:{server.port}/redirect-to-other-host", public_only, tmp_path)
     assert _code(excinfo) == "url_not_allowed"
-    assert checked == [f"http://localhost:{server.port}/redirect-to-loopback", f"{server.base}/video.mp4"]
-    assert server.requests == ["/redirect-to-loopback"]  # the target was never fetched
+    assert resolver.asked == ["media.example", "inside.example"]
+    assert server.requests == ["/redirect-to-other-host"]  # the target was never fetched
 
 
 def test_connected_address_is_checked_against_dns_rebinding(
     server: MediaServer, public_only: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Even if the name check passed (DNS answered public), a connection that lands on loopback is refused."""
-    monkeypatch.setattr(media, "check_url_allowed", lambda url, settings, field="": None)
+    monkeypatch.setattr(media_fetch, "checked_addresses", lambda url, settings, field: None)
     with pytest.raises(MediaError) as excinfo:
         _fetch(f"{server.base}/video.mp4", public_only, tmp_path)
     assert _code(excinfo) == "url_not_allowed"
     assert _workdir_files(tmp_path) == []
+
+
+def test_the_connection_is_pinned_to_the_checked_address(
+    server: MediaServer, public_only: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: ``media.example`` answers "public" (127.0.0.1 plays a public host here) when it is
+    checked and "private" (127.0.0.2, a second server) on every later lookup. The host is resolved once
+    and the request goes to the checked address with the original Host header: the private server never
+    sees a request, not even one refused after sending."""
+    private = _serve("127.0.0.2")
+    inside = next(private)
+    try:
+        resolver = FakeResolver(monkeypatch, {"media.example": ["127.0.0.1", "127.0.0.2"]})
+        monkeypatch.setattr(media_fetch, "address_allowed", lambda address: str(address) == "127.0.0.1")
+        path = _fetch(f"http://media.example:{server.port}/video.mp4", public_only, tmp_path)
+        assert path.read_bytes() == VIDEO
+        assert resolver.asked == ["media.example"]  # one lookup, and the address it gave was used
+        assert server.hosts == [f"media.example:{server.port}"]
+        assert inside.requests == []
+        with pytest.raises(MediaError) as excinfo:  # the next lookup answers private: refused before sending
+            _fetch(f"http://media.example:{inside.port}/video.mp4", public_only, tmp_path)
+        assert _code(excinfo) == "url_not_allowed" and inside.requests == []
+    finally:
+        private.close()
+
+
+def test_https_is_pinned_with_the_original_name_for_sni(public_only: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = FakeResolver(monkeypatch, {"media.example": ["93.184.216.34"], "v6.example": ["2606:4700::1111"]})
+    url, headers, extensions = media_fetch.pinned_request("https://Media.Example:8443/a.mp4?x=1", public_only, "f")
+    assert url == "https://93.184.216.34:8443/a.mp4?x=1"
+    assert headers == {"Host": "media.example:8443"} and extensions == {"sni_hostname": "media.example"}
+    url, headers, extensions = media_fetch.pinned_request("http://media.example/a.mp4", public_only, "f")
+    assert (url, headers, extensions) == ("http://93.184.216.34/a.mp4", {"Host": "media.example"}, {})
+    assert resolver.asked == ["media.example", "media.example"]
 
 
 # --- the URL guard --------------------------------------------------------------------------------
@@ -320,7 +380,7 @@ def test_every_resolved_address_is_checked(public_only: Settings, monkeypatch: p
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port)),
         ]
 
-    monkeypatch.setattr(media.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(media_fetch.socket, "getaddrinfo", fake_getaddrinfo)
     with pytest.raises(MediaError) as excinfo:
         check_url_allowed("https://media.example/v.mp4", public_only)
     assert _code(excinfo) == "url_not_allowed" and "10.0.0.7" in excinfo.value.message
@@ -330,7 +390,7 @@ def test_unresolvable_host_is_unreachable(public_only: Settings, monkeypatch: py
     def fail(*args: Any, **kwargs: Any) -> list[Any]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(media.socket, "getaddrinfo", fail)
+    monkeypatch.setattr(media_fetch.socket, "getaddrinfo", fail)
     with pytest.raises(MediaError) as excinfo:
         check_url_allowed("https://no-such-host.example/v.mp4", public_only)
     assert _code(excinfo) == "media_unreachable"
@@ -454,3 +514,91 @@ def test_delete_staged_only_storage_objects_of_the_project(stored: tuple[Setting
     assert outside.read_bytes() == b"keep me"
     assert data_file.read_bytes() == b"db"
     assert legacy.read_bytes() == b"old" and legacy_dir.is_dir()
+
+
+# --- VisionGrid's own presigned URLs as input --------------------------------------------------------
+
+
+def test_own_presigned_url_reads_through_storage(stored: tuple[Settings, str], tmp_path: Path) -> None:
+    """The upload → presign → process flow: the private S3 endpoint is never fetched over HTTP, and
+    ``allow_private_urls`` is not needed."""
+    settings, project = stored
+    settings = settings.model_copy(update={"allow_private_urls": False})
+    objects = ObjectStore(settings)
+    objects.put_bytes(project, "clips/a b.mp4", VIDEO)
+    url = objects.presign_get(project, "clips/a b.mp4", expires_s=60)
+    assert media.resolve_media_url(url, settings, project, "input[0].url") == "storage://clips/a b.mp4"
+    local = open_video(url, settings, tmp_path / "work", "input[0].url", project)
+    assert local.read_bytes() == VIDEO
+    image = media.read_image_source({"url": url}, settings, project, "image")
+    assert image == VIDEO
+    with pytest.raises(MediaError) as excinfo:  # any other private URL stays refused
+        media.resolve_media_url("http://127.0.0.1:1/clips/a.mp4", settings, project, "input[0].url")
+    assert _code(excinfo) == "url_not_allowed"
+
+
+def test_presigned_url_of_another_project_is_refused(stored: tuple[Settings, str], tmp_path: Path) -> None:
+    settings, project = stored
+    objects = ObjectStore(settings)
+    objects.put_bytes(project, "mine.mp4", VIDEO)
+    url = objects.presign_get(project, "mine.mp4", expires_s=60)
+    other = f"{project}-other"
+    for call in (
+        lambda: media.resolve_media_url(url, settings, other, "input[0].url"),
+        lambda: open_video(url, settings, tmp_path / "work", "input[0].url", other),
+        lambda: media.read_image_source({"url": url}, settings, other, "images[0]"),
+    ):
+        with pytest.raises(MediaError) as excinfo:
+            call()
+        assert _code(excinfo) == "media_not_found" and excinfo.value.field in ("input[0].url", "images[0].url")
+    assert _workdir_files(tmp_path) == []
+
+
+def _tampered(url: str) -> list[str]:
+    head, signature = url.split("X-Amz-Signature=")
+    flipped = ("0" if signature[0] != "0" else "1") + signature[1:]
+    return [
+        f"{head}X-Amz-Signature={flipped}",
+        url.replace("mine.mp4", "mine.mp5"),  # a valid signature pointed at another key
+        url.replace("X-Amz-Expires=60", "X-Amz-Expires=600"),
+        url.replace("/visiongrid-test/", "/other-bucket/"),
+        url.split("&X-Amz-Signature=")[0],
+    ]
+
+
+def test_tampered_presigned_url_is_refused(stored: tuple[Settings, str]) -> None:
+    settings, project = stored
+    objects = ObjectStore(settings)
+    objects.put_bytes(project, "mine.mp4", VIDEO)
+    objects.put_bytes(project, "mine.mp5", VIDEO)
+    url = objects.presign_get(project, "mine.mp4", expires_s=60)
+    assert "/visiongrid-test/" in url and "X-Amz-Expires=60" in url
+    for bad in _tampered(url):
+        with pytest.raises(MediaError) as excinfo:
+            media.resolve_media_url(bad, settings, project, "input[0].url")
+        assert _code(excinfo) == "url_not_allowed" and excinfo.value.field == "input[0].url", bad
+    wrong_secret = settings.model_copy(update={"s3_secret_key": "another-secret"})
+    with pytest.raises(MediaError) as excinfo:
+        media.resolve_media_url(url, wrong_secret, project, "input[0].url")
+    assert _code(excinfo) == "url_not_allowed"
+
+
+def test_expired_presigned_url_is_refused(stored: tuple[Settings, str]) -> None:
+    settings, project = stored
+    objects = ObjectStore(settings)
+    objects.put_bytes(project, "soon.mp4", VIDEO)
+    url = objects.presign_get(project, "soon.mp4", expires_s=1)
+    time.sleep(2.1)
+    with pytest.raises(MediaError) as excinfo:
+        media.resolve_media_url(url, settings, project, "input[0].url")
+    assert _code(excinfo) == "url_not_allowed" and "expired" in excinfo.value.message
+
+
+def test_presigned_url_for_the_public_endpoint_is_recognised(stored: tuple[Settings, str]) -> None:
+    settings, project = stored
+    public = settings.model_copy(update={"s3_public_endpoint_url": "https://files.example.com/s3"})
+    objects = ObjectStore(public)
+    objects.put_bytes(project, "p.mp4", VIDEO)
+    url = objects.presign_get(project, "p.mp4", expires_s=60)
+    assert url.startswith("https://files.example.com/s3/visiongrid-test/")
+    assert media.resolve_media_url(url, public, project, "input[0].url") == "storage://p.mp4"

@@ -276,3 +276,37 @@ def test_multipart_over_limit_refused(s3_settings: Settings, project: str) -> No
     with pytest.raises(ValueError):
         small.complete_multipart(project, "mp/big.bin", upload_id, {1: e1, 3: e2})
     small.abort_multipart(project, "mp/big.bin", upload_id)
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_a_path_too_long_once_prefixed_is_refused_naming_the_field(store: ObjectStore, project: str) -> None:
+    """1024 bytes fit alone but not under ``projects/{project}/``: 400 invalid_path, nothing stored."""
+    room = 1024 - len(f"projects/{project}/")
+    longest = "/".join(["x" * 200] * 4) + "/" + "y" * (room - 805)  # SeaweedFS: <= 255 bytes per segment
+    assert normalise_path("x" * 1024) == "x" * 1024  # without a project only the path itself counts
+    for path in ("x" * (room + 1), "é" * (room // 2 + 1)):
+        with pytest.raises(StoragePathError) as info:
+            normalise_path(path, "input[0].path", project)
+        assert (info.value.code, info.value.field, info.value.status) == ("invalid_path", "input[0].path", 400)
+        with pytest.raises(StoragePathError) as info:
+            store.put_bytes(project, path, b"x")
+        assert info.value.field == "path"
+    assert store.list(project)[0] == []
+    assert store.put_bytes(project, longest, b"x").path == longest
+    with pytest.raises(StoragePathError) as info:  # what the server refuses is a 400 too, not a 500
+        store.put_bytes(project, "z" * 300, b"x")
+    assert info.value.field == "path"
+
+
+def test_storage_errors_carry_their_codes(store: ObjectStore, s3_settings: Settings, project: str) -> None:
+    with pytest.raises(ObjectNotFound) as missing:
+        store.head(project, "nothing.bin")
+    assert (missing.value.code, missing.value.status) == ("not_found", 404)
+    with pytest.raises(ObjectTooLarge) as large:
+        store.put_bytes(project, "big.bin", b"x" * (s3_settings.storage_max_object_bytes + 1))
+    assert (large.value.code, large.value.field, large.value.status) == ("object_too_large", "size", 413)
+    with pytest.raises(ValueError) as expiry:
+        store.presign_put(project, "a.bin", 1, None, 0)
+    assert getattr(expiry.value, "field", None) == "expires_s"

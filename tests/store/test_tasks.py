@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import threading
 import time
@@ -12,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from store.archive import Archive
-from store.records import TASK_STATUSES, TaskRecord
-from store.tasks import TaskStore
+from store.records import TASK_STATUSES, TaskKind, TaskRecord
+from store.tasks import BATCH_TASK_PREFIX, VIDEO_TASK_PREFIX, TaskQueryError, TaskStore
 
 BIG = 1000  # a limit that does not bind
 
@@ -97,6 +98,109 @@ def test_list_invalid_cursor(tasks: TaskStore, cursor: str) -> None:
     tasks.create("p", {}, None)
     with pytest.raises(ValueError, match="cursor"):
         tasks.list("p", cursor=cursor)
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+_ULID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"9999-12-31T23:59:59-14:00|vt_{_ULID}",  # UTC is in year 10000: OverflowError in datetime
+        f"0001-01-01T00:00:00+14:00|vt_{_ULID}",  # UTC is in year 0
+        f"10000-01-01T00:00:00+00:00|vt_{_ULID}",
+        f"2025-01-01T00:00:00+99:00|vt_{_ULID}",
+        f"2025-01-01T00:00:00+00:00|ib_{_ULID}",  # another kind's id: not a cursor of this list
+        "2025-01-01T00:00:00+00:00|vt_x",  # not a task id
+        f"2025-01-01T00:00:00+00:00|vt_{_ULID}\x00",
+        f"{'9' * 40}|vt_{_ULID}",  # a number far beyond int64 where the date goes
+        f"2025-01-01T00:00:00+00:00:{'9' * 40}|vt_{_ULID}",
+        "no separator",
+    ],
+)
+def test_list_cursor_at_the_edges_is_a_value_error(tasks: TaskStore, text: str) -> None:
+    tasks.create("p", {}, None)
+    with pytest.raises(TaskQueryError, match="cursor") as refused:
+        tasks.list("p", cursor=_cursor(text))
+    assert refused.value.field == "cursor" and str(refused.value) == "cursor"
+
+
+@pytest.mark.parametrize("cursor", ["\ud800", "é", "=" * 9, "A" * 10_001, "-_" * 3])
+def test_list_cursor_that_is_not_base64_text(tasks: TaskStore, cursor: str) -> None:
+    with pytest.raises(ValueError, match="cursor"):
+        tasks.list("p", cursor=cursor)
+
+
+def test_list_cursor_at_valid_edges_pages_normally(tasks: TaskStore) -> None:
+    created = tasks.create("p", {}, None)
+    assert tasks.list("p", cursor=_cursor(f"9999-12-31T23:59:59+00:00|vt_{'Z' * 26}"))[0] == [created]
+    assert tasks.list("p", cursor=_cursor(f"0001-01-01T00:00:00-14:00|vt_{_ULID}"))[0] == []
+
+
+_MINUS_14 = dt.timezone(dt.timedelta(hours=-14))
+_PLUS_14 = dt.timezone(dt.timedelta(hours=14))
+
+
+@pytest.mark.parametrize(
+    ("bound", "value"),
+    [
+        ("created_from", dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_MINUS_14)),
+        ("created_to", dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_MINUS_14)),
+        ("created_from", dt.datetime(1, 1, 1, tzinfo=_PLUS_14)),
+        ("created_to", dt.datetime.min.replace(tzinfo=_PLUS_14)),
+    ],
+)
+def test_list_time_bounds_utc_cannot_hold_are_value_errors(tasks: TaskStore, bound: str, value: dt.datetime) -> None:
+    tasks.create("p", {}, None)
+    with pytest.raises(TaskQueryError) as refused:
+        tasks.list("p", **{bound: value})  # type: ignore[arg-type]
+    assert refused.value.field == bound and isinstance(refused.value, ValueError)
+
+
+def test_list_time_bounds_at_the_valid_edges(tasks: TaskStore) -> None:
+    created = tasks.create("p", {}, None)
+    latest = dt.datetime.max.replace(tzinfo=dt.UTC)
+    earliest = dt.datetime.min.replace(tzinfo=_MINUS_14)  # 14:00 UTC on 1 January of year 1
+    assert tasks.list("p", created_from=earliest, created_to=latest)[0] == [created]
+    assert tasks.list("p", created_from=dt.datetime.max.replace(tzinfo=_PLUS_14))[0] == []
+    assert tasks.list("p", created_to=dt.datetime.min.replace(tzinfo=dt.UTC))[0] == []
+    assert tasks.list("p", created_from=dt.datetime.min, created_to=dt.datetime.max)[0] == [created]  # naive: UTC
+
+
+def test_kinds_have_their_own_ids_and_lists(tasks: TaskStore) -> None:
+    video = tasks.create("p", {}, None)
+    batch = tasks.create("p", {"kind": "image_batch"}, None, None, TaskKind.IMAGE_BATCH)
+    legacy = tasks.create("p", {}, None, None, BATCH_TASK_PREFIX)  # the old prefix argument still works
+    assert video.kind is TaskKind.VIDEO and video.id.startswith(VIDEO_TASK_PREFIX)
+    assert batch.kind is TaskKind.IMAGE_BATCH and batch.id.startswith("ib_") and len(batch.id) == 3 + 26
+    assert legacy.kind is TaskKind.IMAGE_BATCH
+    assert [r.id for r in tasks.list("p")[0]] == [video.id]
+    assert [r.id for r in tasks.list("p", kind=TaskKind.IMAGE_BATCH)[0]] == [legacy.id, batch.id]
+    page, cursor = tasks.list("p", kind=TaskKind.IMAGE_BATCH, limit=1)
+    assert (
+        page == [legacy]
+        and cursor is not None
+        and tasks.list("p", kind=TaskKind.IMAGE_BATCH, cursor=cursor)[0] == [batch]
+    )
+    with pytest.raises(ValueError, match="cursor"):
+        tasks.list("p", cursor=cursor)  # a batch list's cursor is not one of the video list
+
+
+def test_task_kind_api() -> None:
+    assert TaskKind.VIDEO.prefix == "vt_" == VIDEO_TASK_PREFIX and TaskKind.IMAGE_BATCH.prefix == "ib_"
+    assert TaskKind.of(f"ib_{_ULID}") is TaskKind.IMAGE_BATCH and TaskKind.of("vt_x") is TaskKind.VIDEO
+    assert TaskKind.IMAGE_BATCH.owns("ib_x") and not TaskKind.VIDEO.owns("ib_x")
+    assert TaskKind.coerce("ib_") is TaskKind.IMAGE_BATCH and TaskKind.coerce("video") is TaskKind.VIDEO
+    assert TaskKind("image_batch") is TaskKind.IMAGE_BATCH and f"{TaskKind.VIDEO}" == "video"
+    for bad in ("up_x", "", "VT_x"):
+        with pytest.raises(ValueError):
+            TaskKind.of(bad)
+    with pytest.raises(ValueError):
+        TaskKind.coerce("xx_")
 
 
 # --- claim ----------------------------------------------------------------------------------------
@@ -435,3 +539,15 @@ def test_counts_by_status_and_pending_count(tasks: TaskStore) -> None:
     assert list(counts) == list(TASK_STATUSES)
     assert counts == {"pending": 2, "running": 0, "cancelling": 1, "succeeded": 0, "failed": 0, "cancelled": 0}
     assert tasks.pending_count() == 2
+
+
+def test_counts_by_status_of_one_project(tasks: TaskStore) -> None:
+    for project in ("p", "p", "q"):
+        tasks.create(project, {}, None)
+    running = _claim(tasks)  # the oldest: one of p's
+    assert running is not None and running.project == "p"
+    assert tasks.counts_by_status("p") == {**dict.fromkeys(TASK_STATUSES, 0), "pending": 1, "running": 1}
+    assert tasks.counts_by_status("q") == {**dict.fromkeys(TASK_STATUSES, 0), "pending": 1}
+    assert tasks.counts_by_status("nobody") == dict.fromkeys(TASK_STATUSES, 0)
+    assert list(tasks.counts_by_status("q")) == list(TASK_STATUSES)
+    assert tasks.counts_by_status() == {**dict.fromkeys(TASK_STATUSES, 0), "pending": 2, "running": 1}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from store.objects import ObjectStore, ObjectTooLarge
-from store.uploads import UploadError, UploadNotFound, UploadStore
+from store.objects import ObjectStore, ObjectTooLarge, StoragePathError
+from store.tables import Upload
+from store.uploads import UploadClosed, UploadError, UploadNotFound, UploadStore
 from visiongrid.settings import Settings
 
 CHUNK = 5 * 1024**2
@@ -104,3 +106,27 @@ def test_validation_limits_and_project_isolation(uploads: UploadStore) -> None:
     with pytest.raises(UploadNotFound):
         uploads.put_chunk("other", record.id, 0, b"0123456789")
     uploads.abort("proj", record.id)
+
+
+def test_bad_input_is_refused_before_anything_is_stored(uploads: UploadStore, engine: Engine) -> None:
+    """A path whose S3 key is over 1024 bytes with the project prefix, or an unsendable content type:
+    400 naming the field, and no upload row (nor multipart upload) is made."""
+    with pytest.raises(StoragePathError) as long_path:
+        uploads.create("proj", "x" * 1020, 10, sha(b"0123456789"))
+    assert (long_path.value.code, long_path.value.field) == ("invalid_path", "path")
+    with pytest.raises(UploadError) as bad_type:
+        uploads.create("proj", "a.bin", 10, sha(b"0123456789"), "video/\ud800")
+    assert (bad_type.value.code, bad_type.value.field) == ("invalid_request", "content_type")
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Upload)).scalar() == 0
+
+
+def test_upload_errors_carry_their_codes(uploads: UploadStore) -> None:
+    record = uploads.create("proj", "c.bin", 10, sha(b"0123456789"))
+    with pytest.raises(UploadNotFound) as missing:
+        uploads.put_chunk("other", record.id, 0, b"0123456789")
+    assert (missing.value.code, missing.value.status) == ("not_found", 404)
+    uploads.abort("proj", record.id)
+    with pytest.raises(UploadClosed) as closed:
+        uploads.put_chunk("proj", record.id, 0, b"0123456789")
+    assert (closed.value.code, closed.value.status) == ("upload_closed", 409)

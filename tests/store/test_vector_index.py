@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.filters import all_of, parse_conditions, parse_where
+from store.chroma_where import to_chroma
 from store.vector_index import (
     DimensionMismatch,
     FilterError,
@@ -313,3 +316,103 @@ def test_start_is_a_no_op_when_remote_or_running(chroma_settings: Settings, tmp_
     missing = chroma_test_settings(tmp_path).model_copy(update={"chroma_server_venv": tmp_path / "no-venv"})
     with pytest.raises(RuntimeError, match=re.escape("pip install 'chromadb==1.5.9'")):
         start_local_chroma(missing)
+
+
+# --- typed filters and bad input --------------------------------------------------------------------
+
+
+def test_typed_filters_query_like_their_dicts(index: VectorIndex, filled: tuple[str, np.ndarray]) -> None:
+    """The contract's typed where and conditions reach Chroma through one translation (store.chroma_where)."""
+    name, vectors = filled
+    where = parse_where({"$or": [{"n": 2}, {"n": {"$gte": 38}}]})
+    assert to_chroma(where) == {"$or": [{"n": {"$eq": 2}}, {"n": {"$gte": 38}}]}
+    assert ns(index.query(name, vectors[0], top_k=40, where=where)) == {2, 38, 39}
+    conditions = parse_conditions(
+        [{"field": "kind", "operator": "in", "value": ["odd"]}, {"field": "n", "operator": "lt", "value": 6}]
+    )
+    both = all_of([where, *(condition.to_where() for condition in conditions)])
+    assert ns(index.query(name, vectors[0], top_k=40, where=both)) == set()
+    items, _ = index.get(name, limit=100, where=all_of([c.to_where() for c in conditions]))
+    assert {int(i.metadata["n"]) for i in items} == {1, 3, 5}
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ({"n": float("inf")}, "where.n"),
+        ({"n": {"$gt": float("nan")}}, "where.n.$gt"),
+        ({"n": 2**63}, "where.n"),
+        ({"n": {"$in": [1, -(2**63) - 1]}}, "where.n.$in[1]"),
+        ({"kind": "odd\ud800"}, "where.kind"),
+        ({"$and": [{"n": 1}, {"kind": {"$ne": "\udc00"}}]}, "where.$and[1].kind.$ne"),
+    ],
+)
+def test_unstorable_filter_values_are_refused(where: dict[str, Any], path: str) -> None:
+    with pytest.raises(FilterError) as raised:
+        validate_where(where)
+    assert (raised.value.field_path, raised.value.code, raised.value.status) == (path, "invalid_filter", 400)
+
+
+@pytest.mark.parametrize(
+    ("condition", "path"),
+    [
+        ({"field": "n", "operator": "equals", "value": float("inf")}, "conditions[0].value"),
+        ({"field": "n", "operator": "gt", "value": float("nan"), "type": "number"}, "conditions[0].value"),
+        ({"field": "n", "operator": "equals", "value": 2**64}, "conditions[0].value"),
+        ({"field": "n", "operator": "in", "value": [1, 2**63]}, "conditions[0].value[1]"),
+        ({"field": "kind", "operator": "equals", "value": "\ud800"}, "conditions[0].value"),
+    ],
+)
+def test_unstorable_condition_values_are_refused(condition: dict[str, Any], path: str) -> None:
+    with pytest.raises(FilterError) as raised:
+        conditions_to_where([condition])
+    assert raised.value.field_path == path and raised.value.code == "invalid_filter"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"n": float("inf")}, "metadatas[1].n"),
+        ({"n": float("nan")}, "metadatas[1].n"),
+        ({"n": 2**63}, "metadatas[1].n"),
+        ({"s": "\ud800"}, "metadatas[1].s"),
+        ({"\ud800": 1}, "metadatas[1]"),
+    ],
+)
+def test_unstorable_metadata_is_refused_and_nothing_is_stored(
+    index: VectorIndex, space: str, metadata: dict[str, Any], field: str
+) -> None:
+    vectors = unit(np.random.default_rng(4).normal(size=(2, DIM)))
+    with pytest.raises(VectorInputError) as raised:
+        index.upsert(space, ["ok", "bad"], vectors, [{"n": 1}, metadata])
+    assert (raised.value.code, raised.value.field, raised.value.status) == ("invalid_request", field, 400)
+    assert index.count(space) == 0
+
+
+def test_unstorable_vectors_ids_and_documents_are_refused(index: VectorIndex, space: str) -> None:
+    vectors = unit(np.random.default_rng(5).normal(size=(2, DIM)))
+    for bad in (np.full((2, DIM), np.inf), np.full((2, DIM), np.nan), [[1e39] * DIM] * 2, [[10**400] * DIM] * 2):
+        with pytest.raises(VectorInputError, match=r"finite|numbers"):
+            index.upsert(space, ["a", "b"], bad)
+    with pytest.raises(VectorInputError) as raised:
+        index.upsert(space, ["a", "b\ud800"], vectors)
+    assert raised.value.field == "ids[1]"
+    with pytest.raises(VectorInputError) as raised:
+        index.upsert(space, ["a", "b"], vectors, None, ["fine", "not\udfff"])
+    assert raised.value.field == "documents[1]"
+    with pytest.raises(VectorInputError):
+        index.query(space, np.full(DIM, np.nan), top_k=1)
+    assert index.count(space) == 0
+
+
+def test_errors_are_visiongrid_errors_that_pickle() -> None:
+    for error, code, status in (
+        (VectorStoreUnavailable("down"), "vectors_unavailable", 503),
+        (SpaceNotFound("vg_x_text"), "not_found", 404),
+        (DimensionMismatch(3, 4), "dimension_mismatch", 400),
+        (FilterError("where.n", "bad"), "invalid_filter", 400),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and (copy.code, copy.status) == (code, status) and str(copy) == str(error)
+    assert pickle.loads(pickle.dumps(FilterError("where.n", "bad"))).field_path == "where.n"
+    assert isinstance(SpaceNotFound("x"), LookupError) and isinstance(DimensionMismatch(1, 2), ValueError)

@@ -1,50 +1,108 @@
-"""Client for external OpenAI-compatible vision-language providers of the `describe` step.
+"""Client for external OpenAI-compatible vision-language providers of the ``describe`` step.
 
 No captioning model can run offline here, so a richer description than the built-in one
 (:mod:`pipelines.describe`) comes from an endpoint the operator configures by URL
-(``vlm_providers``). This module is the one place that talks to such endpoints: one
-``httpx.AsyncClient``, one chat-completions request per description, every failure turned
-into a :class:`ProviderError` the provider chain can fail over on.
+(``Settings.vlm_providers``, validated at start-up). This module is the one place that talks to such
+endpoints: one ``httpx.AsyncClient``, one chat-completions request per description, every failure
+turned into a :class:`ProviderError` the provider chain can fail over on. Like the other clients of
+external services in ``store/``, it knows nothing of pipelines, deployments or HTTP routes.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final
 
 import cv2
 import httpx
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from pipelines.describe import ProviderConfig
+from contract.errors import ErrorCode, VisionGridError
+from visiongrid.settings import Settings
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "PROVIDER_BAD_RESPONSE",
+    "PROVIDER_HTTP_ERROR",
+    "PROVIDER_TIMEOUT",
+    "PROVIDER_UNREACHABLE",
+    "ProviderConfig",
+    "ProviderError",
+    "VLMClient",
+    "chat_request",
+    "encode_jpeg",
+    "providers_from_settings",
+]
 
 DEFAULT_SYSTEM_PROMPT = (
     "You describe images for a video analysis service. Be factual and brief (one to three sentences). "
     "Do not guess identities of people."
 )
 
+# What kind of provider failure a ProviderError is (its ``code``). The chain fails over on any of them;
+# a client only ever sees the describe_failed error the chain raises when it may not (or cannot) move on.
+PROVIDER_HTTP_ERROR: Final = "provider_http_error"
+PROVIDER_TIMEOUT: Final = "provider_timeout"
+PROVIDER_UNREACHABLE: Final = "provider_unreachable"
+PROVIDER_BAD_RESPONSE: Final = str(ErrorCode.PROVIDER_BAD_RESPONSE)
 
-class ProviderError(Exception):
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One provider as the client calls it: a settings entry with its timeout resolved.
+
+    ``url`` is the API base, e.g. ``http://host:8000/v1``; the key stays out of ``repr`` (and so logs).
+    """
+
+    name: str
+    url: str
+    model: str
+    api_key: str = field(default="", repr=False)
+    timeout_s: float = 30.0
+
+
+def providers_from_settings(settings: Settings) -> list[ProviderConfig]:
+    """The configured providers in priority order, an unset ``timeout_s`` being ``vlm_timeout_s``.
+
+    Nothing here can fail: ``Settings`` validated every entry (fields, http(s) URL, unique names) when
+    it was built.
+    """
+    return [
+        ProviderConfig(
+            name=entry.name,
+            url=entry.url,
+            model=entry.model,
+            api_key=entry.api_key,
+            timeout_s=entry.timeout_s if entry.timeout_s is not None else settings.vlm_timeout_s,
+        )
+        for entry in settings.vlm_providers
+    ]
+
+
+class ProviderError(VisionGridError):
     """A provider call failed: HTTP status >= 400, timeout, connection failure or a malformed answer.
 
     Attributes:
         provider: the configured provider name.
-        status: the HTTP status when the provider answered one, else ``None``.
+        provider_status: the HTTP status the provider answered, else ``None`` (``status`` is, as on
+            every :class:`VisionGridError`, the HTTP status of ``code``).
         message: what went wrong, for logs and the task's error.
-        code: a short machine-readable kind: ``provider_http_error``, ``provider_timeout``,
-            ``provider_unreachable`` or ``provider_bad_response``.
+        code: a short machine-readable kind: :data:`PROVIDER_HTTP_ERROR`, :data:`PROVIDER_TIMEOUT`,
+            :data:`PROVIDER_UNREACHABLE` or :data:`PROVIDER_BAD_RESPONSE`.
     """
 
-    def __init__(self, provider: str, status: int | None, message: str, code: str = "provider_http_error") -> None:
-        super().__init__(f"provider {provider!r}" + (f" answered {status}" if status else "") + f": {message}")
+    def __init__(self, provider: str, status: int | None, message: str, code: str = PROVIDER_HTTP_ERROR) -> None:
+        super().__init__(code, message)
         self.provider = provider
-        self.status = status
-        self.message = message
-        self.code = code
+        self.provider_status = status
+
+    def __str__(self) -> str:
+        answered = f" answered {self.provider_status}" if self.provider_status else ""
+        return f"provider {self.provider!r}{answered}: {self.message}"
 
 
 def encode_jpeg(image: npt.NDArray[np.uint8], *, max_side: int = 1024, quality: int = 85) -> bytes:
@@ -89,11 +147,11 @@ def _content(provider: str, status: int, body: Any) -> str:
         content = body["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError) as error:
         raise ProviderError(provider, status, f"malformed response: no choices[0].message.content ({error!r})",
-                            "provider_bad_response") from error  # fmt: skip
+                            PROVIDER_BAD_RESPONSE) from error  # fmt: skip
     if isinstance(content, list):  # some servers answer content parts
         content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
     if not isinstance(content, str) or not content.strip():
-        raise ProviderError(provider, status, "malformed response: empty or non-text content", "provider_bad_response")
+        raise ProviderError(provider, status, "malformed response: empty or non-text content", PROVIDER_BAD_RESPONSE)
     return content.strip()
 
 
@@ -142,11 +200,11 @@ class VLMClient:
         except httpx.TimeoutException as error:
             raise ProviderError(
                 provider.name, None, f"timed out after {provider.timeout_s:g} s ({type(error).__name__})",
-                "provider_timeout",
+                PROVIDER_TIMEOUT,
             ) from error  # fmt: skip
         except httpx.HTTPError as error:
             raise ProviderError(
-                provider.name, None, f"cannot reach {url}: {type(error).__name__}: {error}", "provider_unreachable"
+                provider.name, None, f"cannot reach {url}: {type(error).__name__}: {error}", PROVIDER_UNREACHABLE
             ) from error
         if response.status_code >= 400:
             detail = response.text[:300].strip()
@@ -155,6 +213,6 @@ class VLMClient:
             parsed = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ProviderError(
-                provider.name, response.status_code, f"malformed response: not JSON ({error})", "provider_bad_response"
+                provider.name, response.status_code, f"malformed response: not JSON ({error})", PROVIDER_BAD_RESPONSE
             ) from error
         return _content(provider.name, response.status_code, parsed)
