@@ -144,3 +144,32 @@ def test_a_raw_video_body_is_staged_and_runs(service: Service, media_dir: Path, 
     assert echoed["steps"][0]["parameters"] == {"classes": ["pedestrian"]}
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "steps[0].model"
     assert empty.status_code == 400 and empty.json()["error"]["field"] == "body"
+
+
+def test_our_presigned_get_url_is_video_input_read_through_the_object_store(
+    service: Service, media_dir: Path, tmp_path: Path
+) -> None:
+    """The documented upload → presign → process flow: the URL is verified and read through S3 (the
+    stored request names the object, not the URL), and only by the project that signed it."""
+    clip = write_walking_person_clip(media_dir, tmp_path / "signed.mp4", frames=5).read_bytes()
+    upload(service, "signed/clip.mp4", clip)
+    with service.client() as client:
+        signed = client.post("/v1/storage/presign", json={"path": "signed/clip.mp4", "method": "GET"}).json()["url"]
+        body = {
+            "input": [{"type": "video_url", "url": signed, "sampling": {"mode": "interval", "value": 1}}],
+            "steps": [{"model": "detect"}],
+        }
+        response = client.post("/v1/video/process", json=body)
+        assert response.status_code == 202, response.text
+        task = wait_terminal(service, response.json()["id"])
+        echoed = client.get(f"/v1/video/tasks/{task['id']}", params={"include": "request"}).json()["request"]
+    assert task["status"] == "succeeded" and task["usage"]["processed_frames"] == 5
+    assert echoed["input"][0]["url"] == "storage://signed/clip.mp4"
+    with service.client(service.key_b) as other:
+        refused = other.post("/v1/video/process", json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "media_not_found" and refused.json()["error"]["field"] == "input[0].url"
+    tampered = {**body, "input": [{**body["input"][0], "url": signed.replace("Signature=", "Signature=0")}]}
+    with service.client() as client:
+        answer = client.post("/v1/video/process", json=tampered)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "url_not_allowed", answer.text
