@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import report
 from benchmarks._service import free_port, serve_file_over_http
-from deployments.detector import Detector
 from kernels.letterbox import fit_within
 from models.registry import get_model
+from models.runtime.detector import Detector
 from pipelines.images import decode_image
 from store.db import open_engine
 from store.keys import KeyStore

@@ -20,9 +20,7 @@ from models.registry import get_model
 from models.runtime.detector import Detector, DetectRequest
 from visiongrid.settings import Settings
 
-# ``Detector`` lives in models/runtime; it stays importable from here for callers that have not moved
-# yet (tests/pipelines/test_executor.py, test_runner.py, benchmarks/vision.py).
-__all__ = ["Detector", "DetectorDeployment"]
+__all__ = ["DetectorDeployment"]
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1.0}, max_ongoing_requests=64)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from typing import Protocol
 
 from pipelines.batch_run import BATCH_ITEM_OBJECT, BatchRun
 from pipelines.describe import VLMDescriber
@@ -35,7 +35,6 @@ __all__ = ["BATCH_ITEM_OBJECT", "CLAIM_LOST", "NullMetrics", "RunnerMetrics", "T
 logger = logging.getLogger(__name__)
 
 #: ``request.kind`` stored with image batches; the runner goes by :attr:`TaskRecord.kind` (the id) instead.
-IMAGE_BATCH_KIND: Final[str] = TaskKind.IMAGE_BATCH.value
 
 
 class RunnerMetrics(Protocol):

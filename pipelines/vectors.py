@@ -46,7 +46,6 @@ __all__ = [
     "fuse",
     "fuse_hits",
     "item_metadata",
-    "normalised",
     "space_name",
     "unit_vector",
 ]
@@ -115,9 +114,6 @@ def space_name(collection_id: str, space: str) -> str:
 def unit_vector(vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """One vector, flattened to ``float32 [D]`` at unit length (:func:`kernels.vectors.l2_normalise`)."""
     return l2_normalise(np.asarray(vector, dtype=np.float32).reshape(-1))
-
-
-normalised = unit_vector  # the former name, kept for importers
 
 
 class ItemError(VisionGridError, ValueError):

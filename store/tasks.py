@@ -26,7 +26,7 @@ from store.records import ACTIVE_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, Tas
 from store.tables import ArchiveEvent, Task, to_utc, utcnow
 from store.task_cursor import TaskQueryError, decode_cursor, encode_cursor, utc_bound
 
-__all__ = ["BATCH_TASK_PREFIX", "VIDEO_TASK_PREFIX", "TaskKind", "TaskQueryError", "TaskStore"]
+__all__ = ["TaskKind", "TaskQueryError", "TaskStore"]
 
 _CLAIM_LOCK_KEY: Final[int] = 0x5647_434C  # "VGCL": PostgreSQL advisory lock serialising claims
 _CLAIM_BATCH: Final[int] = 16
@@ -34,8 +34,6 @@ _ACTIVE: Final[tuple[str, ...]] = tuple(sorted(ACTIVE_STATUSES))
 _TERMINAL: Final[tuple[str, ...]] = tuple(sorted(TERMINAL_STATUSES))
 _MAX_LIST_LIMIT: Final[int] = 1000
 #: Id prefixes of the two kinds of task sharing the queue (kept for callers not yet on :class:`TaskKind`).
-VIDEO_TASK_PREFIX: Final[str] = TaskKind.VIDEO.prefix
-BATCH_TASK_PREFIX: Final[str] = TaskKind.IMAGE_BATCH.prefix
 
 
 #: Every column a record carries, by the record's own field names (the table uses the same names).

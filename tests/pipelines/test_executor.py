@@ -14,10 +14,10 @@ import skimage.data
 from PIL import Image, ImageDraw, ImageFont
 
 from contract.errors import VisionGridError
-from deployments.detector import Detector
 from kernels.detections import NO_TRACK, Detections
 from models.coco import COCO_CLASSES, FACE_CLASS_ID, TEXT_CLASS_ID
 from models.registry import get_model
+from models.runtime.detector import Detector
 from pipelines.executor import (
     DESCRIPTOR,
     FACES,

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from deployments.detector import Detector
 from kernels.detections import Detections
+from models.runtime.detector import Detector
 from pipelines.local_models import LocalModels
 from pipelines.runner import CLAIM_LOST, TaskRunner
 from store.archive import Archive

@@ -22,7 +22,6 @@ from pipelines.vectors import (
     fuse,
     fuse_hits,
     item_metadata,
-    normalised,
     space_name,
     unit_vector,
 )
@@ -56,9 +55,9 @@ def test_space_names_are_chroma_safe() -> None:
     assert name == "vg_vc_01jabc_image" and name.replace("_", "").isalnum()
 
 
-def test_normalised() -> None:
-    assert np.allclose(normalised([3, 4]), [0.6, 0.8])
-    assert np.allclose(normalised([0, 0]), [0, 0])
+def test_unit_vector() -> None:
+    assert np.allclose(unit_vector([3, 4]), [0.6, 0.8])
+    assert np.allclose(unit_vector([0, 0]), [0, 0])
 
 
 def test_weights_decide_the_order() -> None:

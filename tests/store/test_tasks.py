@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from store.archive import Archive
 from store.records import TASK_STATUSES, TaskKind, TaskRecord
-from store.tasks import BATCH_TASK_PREFIX, VIDEO_TASK_PREFIX, TaskQueryError, TaskStore
+from store.tasks import TaskQueryError, TaskStore
 
 BIG = 1000  # a limit that does not bind
 
@@ -174,8 +174,8 @@ def test_list_time_bounds_at_the_valid_edges(tasks: TaskStore) -> None:
 def test_kinds_have_their_own_ids_and_lists(tasks: TaskStore) -> None:
     video = tasks.create("p", {}, None)
     batch = tasks.create("p", {"kind": "image_batch"}, None, None, TaskKind.IMAGE_BATCH)
-    legacy = tasks.create("p", {}, None, None, BATCH_TASK_PREFIX)  # the old prefix argument still works
-    assert video.kind is TaskKind.VIDEO and video.id.startswith(VIDEO_TASK_PREFIX)
+    legacy = tasks.create("p", {}, None, None, "ib_")  # an id prefix as the kind still works
+    assert video.kind is TaskKind.VIDEO and video.id.startswith("vt_")
     assert batch.kind is TaskKind.IMAGE_BATCH and batch.id.startswith("ib_") and len(batch.id) == 3 + 26
     assert legacy.kind is TaskKind.IMAGE_BATCH
     assert [r.id for r in tasks.list("p")[0]] == [video.id]
@@ -191,7 +191,7 @@ def test_kinds_have_their_own_ids_and_lists(tasks: TaskStore) -> None:
 
 
 def test_task_kind_api() -> None:
-    assert TaskKind.VIDEO.prefix == "vt_" == VIDEO_TASK_PREFIX and TaskKind.IMAGE_BATCH.prefix == "ib_"
+    assert TaskKind.VIDEO.prefix == "vt_" and TaskKind.IMAGE_BATCH.prefix == "ib_"
     assert TaskKind.of(f"ib_{_ULID}") is TaskKind.IMAGE_BATCH and TaskKind.of("vt_x") is TaskKind.VIDEO
     assert TaskKind.IMAGE_BATCH.owns("ib_x") and not TaskKind.VIDEO.owns("ib_x")
     assert TaskKind.coerce("ib_") is TaskKind.IMAGE_BATCH and TaskKind.coerce("video") is TaskKind.VIDEO
