@@ -11,6 +11,8 @@ from pydantic import BaseModel
 
 from api.body_guard import BodyGuard
 from api.errors import install_error_handlers, without_422
+from api.idempotency import Idempotency
+from api.rate_limit import RateLimiter
 from api.routes import batch, status, storage, uploads, vectors, video, vision
 from api.services import Services
 from contract.chunks import Chunk
@@ -49,7 +51,9 @@ def create_app(services: Services | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     install_error_handlers(app)
-    app.add_middleware(BodyGuard)
+    app.add_middleware(Idempotency)  # innermost: buffers the body BodyGuard has capped
+    app.add_middleware(RateLimiter)  # outside Idempotency, so replays count
+    app.add_middleware(BodyGuard)  # added last = outermost: auth and size before anything reads the body
     app.include_router(video.router)
     app.include_router(vision.router)
     app.include_router(batch.router)

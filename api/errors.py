@@ -41,10 +41,13 @@ _HTTP_CODES: Final[dict[int, ErrorCode]] = {
 }
 _DESCRIPTIONS: Final[dict[int, str]] = {
     400: "invalid request: `error.field` names the offending field",
-    401: "missing, invalid or revoked API key",
+    401: "missing, invalid, expired or revoked API key",
+    403: "the key's scopes do not allow this route",
     404: "no such resource in this project",
     409: "conflicts with the resource's current state",
     413: "body, media or object larger than the configured limit",
+    422: "an Idempotency-Key reused with a different body",
+    429: "rate limited: see Retry-After and the RateLimit-* headers",
     500: "a model failed on this input (the replicas keep serving)",
     502: "every external describe provider failed",
     503: "a backing service (object storage, vector store, models) is unavailable",
@@ -65,10 +68,10 @@ def error_response(error: VisionGridError) -> JSONResponse:
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` of a route: 400 and 401 always, plus ``statuses``."""
+    """The OpenAPI ``responses`` of a route: 400, 401 and 429 (rate limits) always, plus ``statuses``."""
     return {
         status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(status, "error")}
-        for status in sorted({400, 401, *statuses})
+        for status in sorted({400, 401, 429, *statuses})
     }
 
 
@@ -76,8 +79,9 @@ def without_422(schema: dict[str, Any]) -> dict[str, Any]:
     """Drop FastAPI's automatic 422 ``{detail}`` responses and their schemas: this API never sends them."""
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            if isinstance(operation, dict):
-                operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                responses.pop("422")
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

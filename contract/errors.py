@@ -56,12 +56,16 @@ class ErrorCode(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     # --- who is asking (401/403) ----------------------------------------------------------------
     UNAUTHORIZED = "unauthorized"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    RATE_LIMITED = "rate_limited"
     # --- what is asked for (404/405/409) ----------------------------------------------------------
     NOT_FOUND = "not_found"
     TASK_NOT_SUCCEEDED = "task_not_succeeded"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     COLLECTION_EXISTS = "collection_exists"
     UPLOAD_CLOSED = "upload_closed"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # --- the server and what it depends on (5xx) --------------------------------------------------
     INTERNAL_ERROR = "internal_error"
     DETECTOR_ERROR = "detector_error"
@@ -71,6 +75,7 @@ class ErrorCode(StrEnum):
     DESCRIBE_ERROR = "describe_error"
     STEPS_ERROR = "steps_error"
     RUNNER_LOST = "runner_lost"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
     DESCRIBE_FAILED = "describe_failed"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
     PROVIDER_HTTP_ERROR = "provider_http_error"
@@ -83,10 +88,13 @@ class ErrorCode(StrEnum):
 
 _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
     401: (ErrorCode.UNAUTHORIZED,),
+    403: (ErrorCode.INSUFFICIENT_SCOPE,),
     404: (ErrorCode.NOT_FOUND, ErrorCode.TASK_NOT_SUCCEEDED),
     405: (ErrorCode.METHOD_NOT_ALLOWED,),
-    409: (ErrorCode.COLLECTION_EXISTS, ErrorCode.UPLOAD_CLOSED),
+    409: (ErrorCode.COLLECTION_EXISTS, ErrorCode.UPLOAD_CLOSED, ErrorCode.IDEMPOTENCY_IN_PROGRESS),
     413: (ErrorCode.MEDIA_TOO_LARGE, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.OBJECT_TOO_LARGE, ErrorCode.BODY_TOO_LARGE),
+    422: (ErrorCode.IDEMPOTENCY_KEY_REUSED,),
+    429: (ErrorCode.RATE_LIMITED,),
     500: (
         ErrorCode.INTERNAL_ERROR,
         ErrorCode.DETECTOR_ERROR,
@@ -96,6 +104,7 @@ _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
         ErrorCode.DESCRIBE_ERROR,
         ErrorCode.STEPS_ERROR,
         ErrorCode.RUNNER_LOST,
+        ErrorCode.DEADLINE_EXCEEDED,
     ),
     502: (
         ErrorCode.DESCRIBE_FAILED,

@@ -149,3 +149,6 @@ class VectorCollection(Base):
     spaces: Mapped[list[str]] = mapped_column(sa.JSON)  # e.g. ["text", "image"]
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+from store import platform_tables as _platform_tables  # noqa: E402,F401 - registers the platform tables on Base

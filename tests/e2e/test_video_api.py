@@ -338,7 +338,8 @@ def test_metrics_are_exported_through_ray(service: Service, walk_task: dict[str,
     text = ""
     while time.monotonic() < deadline:
         text = httpx.get(f"http://127.0.0.1:{service.settings.metrics_export_port}/metrics").text
-        if "visiongrid_frames_processed_total" in text and "visiongrid_tasks" in text:
+        wanted = ("visiongrid_frames_processed_total", "visiongrid_tasks{", "visiongrid_queue_depth")
+        if all(name in text for name in wanted):  # "visiongrid_tasks" alone matches the finished counter too
             break
         time.sleep(1)
     assert "visiongrid_frames_processed_total" in text
