@@ -108,4 +108,5 @@ async def _project(services: Services, scope: Scope) -> str | None:
     record = await run_in_threadpool(services.keys.authenticate, secret)
     if record is None:
         return None
+    scope.setdefault("state", {})[PROJECT_STATE_KEY] = record.project  # the route's auth reuses it
     return record.project
