@@ -12,30 +12,18 @@ from __future__ import annotations
 
 from typing import Final
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import PROJECT_STATE_KEY, authenticated_project
 from api.errors import error_response
 from api.services import Services, installed
 from contract.errors import ErrorCode, VisionGridError
 
-__all__ = ["PROJECT_STATE_KEY", "BodyGuard", "secret_from"]
+__all__ = ["BodyGuard"]
 
-PROJECT_STATE_KEY: Final[str] = "visiongrid_project"
 _BODY_METHODS: Final[frozenset[str]] = frozenset({"POST", "PUT", "PATCH"})
 _RAW_VIDEO_TYPES: Final[tuple[str, ...]] = ("video/", "application/octet-stream")
-
-
-def secret_from(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The API key of ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    if x_api_key and x_api_key.strip():
-        return x_api_key.strip()
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return None
 
 
 def _body_limit(services: Services, scope: Scope, headers: Headers) -> tuple[int, ErrorCode]:
@@ -66,7 +54,8 @@ class BodyGuard:
             return
         headers = Headers(scope=scope)
         try:
-            project = await _project_of(services, headers)  # who asks first: a stranger learns no limits
+            # who asks first: a stranger learns no limits
+            project = await authenticated_project(services, headers.get("authorization"), headers.get("x-api-key"))
             limit, code = _body_limit(services, scope, headers)
             _check_declared_length(headers.get("content-length"), limit, code)
             scope.setdefault("state", {})[PROJECT_STATE_KEY] = project
@@ -83,18 +72,6 @@ def _check_declared_length(declared: str | None, limit: int, code: ErrorCode) ->
         raise VisionGridError(ErrorCode.INVALID_REQUEST, "Content-Length must be a byte count", "Content-Length")
     if int(declared) > limit:
         raise VisionGridError(code, f"body is {declared} bytes, limit is {limit}", "body")
-
-
-async def _project_of(services: Services, headers: Headers) -> str:
-    secret = secret_from(headers.get("authorization"), headers.get("x-api-key"))
-    if secret is None:
-        raise VisionGridError(
-            ErrorCode.UNAUTHORIZED, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'"
-        )
-    record = await run_in_threadpool(services.keys.authenticate, secret)
-    if record is None:
-        raise VisionGridError(ErrorCode.UNAUTHORIZED, "invalid or revoked API key")
-    return record.project
 
 
 class _CappedCall:

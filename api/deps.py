@@ -6,12 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
-from api.body_guard import PROJECT_STATE_KEY, secret_from
-from api.errors import APIError
+from api.auth import PROJECT_STATE_KEY, authenticated_project
 from api.services import Services, installed
-from contract.errors import ErrorCode
 from visiongrid.settings import Settings
 
 
@@ -49,13 +46,7 @@ async def authenticate(
     if checked is not None:
         return checked
     authorization = f"{bearer.scheme} {bearer.credentials}" if bearer is not None else None
-    secret = secret_from(authorization, x_api_key)
-    if secret is None:
-        raise APIError(ErrorCode.UNAUTHORIZED, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    record = await run_in_threadpool(services.keys.authenticate, secret)
-    if record is None:
-        raise APIError(ErrorCode.UNAUTHORIZED, "invalid or revoked API key")
-    return record.project
+    return await authenticated_project(services, authorization, x_api_key)
 
 
 ProjectDep = Annotated[str, Depends(authenticate)]

@@ -42,7 +42,6 @@ _HTTP_CODES: Final[dict[int, ErrorCode]] = {
 _DESCRIPTIONS: Final[dict[int, str]] = {
     400: "invalid request: `error.field` names the offending field",
     401: "missing, invalid, expired or revoked API key",
-    403: "the key's scopes do not allow this route",
     404: "no such resource in this project",
     409: "conflicts with the resource's current state",
     413: "body, media or object larger than the configured limit",

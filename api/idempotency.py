@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.body_guard import PROJECT_STATE_KEY
+from api.auth import PROJECT_STATE_KEY
 from api.errors import error_response
 from api.services import Services, installed
 from contract.errors import ErrorCode, VisionGridError

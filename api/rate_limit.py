@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.body_guard import PROJECT_STATE_KEY, secret_from
+from api.auth import PROJECT_STATE_KEY, authenticated_project
 from api.errors import error_response
 from api.services import Services, installed
 from contract.errors import ErrorCode, VisionGridError
@@ -102,11 +102,9 @@ async def _project(services: Services, scope: Scope) -> str | None:
     if isinstance(project, str):
         return project
     headers = Headers(scope=scope)
-    secret = secret_from(headers.get("authorization"), headers.get("x-api-key"))
-    if secret is None:
+    try:
+        project = await authenticated_project(services, headers.get("authorization"), headers.get("x-api-key"))
+    except VisionGridError:
         return None
-    record = await run_in_threadpool(services.keys.authenticate, secret)
-    if record is None:
-        return None
-    scope.setdefault("state", {})[PROJECT_STATE_KEY] = record.project  # the route's auth reuses it
-    return record.project
+    scope.setdefault("state", {})[PROJECT_STATE_KEY] = project  # the route's auth reuses it
+    return project

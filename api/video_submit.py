@@ -21,7 +21,8 @@ from contract.common import plan_error
 from contract.errors import ErrorCode, PlanError
 from contract.steps import step_as_written
 from contract.video import ProcessRequest, VideoInput
-from pipelines.plan import TaskPlan, check_resources
+from pipelines.plan import check_resources
+from pipelines.step_specs import StepPlan, plan_steps
 from store import media
 from store.objects import ObjectNotFound, normalise_path, storage_url
 from store.records import TaskKind, TaskRecord
@@ -116,14 +117,14 @@ def _stored_video(services: Services, project: str, url: str) -> str:
     return storage_url(path)
 
 
-async def _check_collection(services: Services, project: str, plan: TaskPlan) -> None:
+async def _check_collection(services: Services, project: str, steps: StepPlan) -> None:
     """The feature step's collection exists in this project and has an image space for the tracks."""
-    step = plan.steps.get("feature")
-    assert step is not None and plan.steps.collection is not None
+    step = steps.get("feature")
+    assert step is not None and steps.collection is not None
     field = f"steps[{step.index}].parameters.collection"
-    record = await run_in_threadpool(services.collections_or_raise().get, project, plan.steps.collection)
+    record = await run_in_threadpool(services.collections_or_raise().get, project, steps.collection)
     if record is None:
-        raise APIError(ErrorCode.NOT_FOUND, f"collection {plan.steps.collection} not found", field)
+        raise APIError(ErrorCode.NOT_FOUND, f"collection {steps.collection} not found", field)
     if "image" not in record.spaces:
         message = f"collection model {record.model!r} has no image space for tracks"
         raise APIError(ErrorCode.MODEL_MISMATCH, message, field)
@@ -151,10 +152,10 @@ async def submit(services: Services, project: str, body: ProcessRequest, raw: by
     """Check what the contract cannot, stage the video if it came with the request, store the task."""
     settings = services.settings
     item = body.input[0]
-    plan = TaskPlan.of(body.model_copy(update={"input": [item.model_copy(update={"url": item.url or "-"})]}))
-    check_resources(plan.steps, plan.model_hint, settings)
-    if plan.steps.collection is not None:
-        await _check_collection(services, project, plan)
+    steps = plan_steps(body.steps)
+    check_resources(steps, body.model, settings)
+    if steps.collection is not None:
+        await _check_collection(services, project, steps)
     url, staged = await _media_url(services, project, item, raw)
     request = {
         "input": [_stored_input(item, url, settings)],

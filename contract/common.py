@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contract.errors import ErrorCode, PlanError
 
@@ -21,7 +21,6 @@ __all__ = [
     "ErrorBody",
     "ErrorEnvelope",
     "ListEnvelope",
-    "Name",
     "RequestBody",
     "Strict",
     "field_path",
@@ -77,10 +76,6 @@ class RequestBody(Strict):
         if problem is not None:
             raise problem
         return data
-
-
-#: A short identifier-like string (names, ids, hints): non-empty after stripping, no control chars.
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class ErrorBody(BaseModel):

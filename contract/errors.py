@@ -56,7 +56,6 @@ class ErrorCode(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     # --- who is asking (401/403) ----------------------------------------------------------------
     UNAUTHORIZED = "unauthorized"
-    INSUFFICIENT_SCOPE = "insufficient_scope"
     RATE_LIMITED = "rate_limited"
     # --- what is asked for (404/405/409) ----------------------------------------------------------
     NOT_FOUND = "not_found"
@@ -75,7 +74,6 @@ class ErrorCode(StrEnum):
     DESCRIBE_ERROR = "describe_error"
     STEPS_ERROR = "steps_error"
     RUNNER_LOST = "runner_lost"
-    DEADLINE_EXCEEDED = "deadline_exceeded"
     DESCRIBE_FAILED = "describe_failed"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
     PROVIDER_HTTP_ERROR = "provider_http_error"
@@ -88,7 +86,6 @@ class ErrorCode(StrEnum):
 
 _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
     401: (ErrorCode.UNAUTHORIZED,),
-    403: (ErrorCode.INSUFFICIENT_SCOPE,),
     404: (ErrorCode.NOT_FOUND, ErrorCode.TASK_NOT_SUCCEEDED),
     405: (ErrorCode.METHOD_NOT_ALLOWED,),
     409: (ErrorCode.COLLECTION_EXISTS, ErrorCode.UPLOAD_CLOSED, ErrorCode.IDEMPOTENCY_IN_PROGRESS),
@@ -104,7 +101,6 @@ _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
         ErrorCode.DESCRIBE_ERROR,
         ErrorCode.STEPS_ERROR,
         ErrorCode.RUNNER_LOST,
-        ErrorCode.DEADLINE_EXCEEDED,
     ),
     502: (
         ErrorCode.DESCRIBE_FAILED,

@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     max_video_duration_s: float = Field(4 * 3600, gt=0, description="longest video accepted, seconds")
     media_fetch_timeout_s: float = Field(60.0, gt=0, description="connect/read timeout for media URLs")
 
-    # --- platform: rate limits, idempotency, deadlines, status ---------------------------
+    # --- platform: rate limits, idempotency -----------------------------------------------
     rate_limits_enabled: bool = Field(True, description="per-project sliding-window rate limits per endpoint category")
     rate_limit_window_s: float = Field(60.0, gt=0, description="length of the sliding rate-limit window")
     rate_limit_vision: int = Field(60, ge=1, description="vision requests per window and project (default)")
@@ -184,10 +184,6 @@ class Settings(BaseSettings):
     rate_limit_vectors: int = Field(120, ge=1, description="vectors requests per window and project (default)")
     rate_limit_storage: int = Field(300, ge=1, description="storage requests per window and project (default)")
     idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long an Idempotency-Key is remembered")
-    max_processing_time_s: float = Field(
-        24 * 3600, gt=0, description="cap of a task's Max-Processing-Time header (larger values are clamped)"
-    )
-    latency_window_s: float = Field(3600.0, gt=0, description="window of /v1/status/latency's observations")
 
     # --- serving ----------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="HTTP bind address of the Serve proxy")
