@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
 from api.body_guard import BodyGuard
+from api.deps import authenticate_key
 from api.errors import install_error_handlers, without_422
 from api.idempotency import Idempotency
 from api.rate_limit import RateLimiter
-from api.routes import batch, status, storage, uploads, vectors, video, vision
+from api.routes import batch, keys, status, storage, uploads, vectors, video, vision
+from api.scopes import ROUTE_SCOPES, check_table, operation_id
 from api.services import Services
 from contract.chunks import Chunk
 from contract.video import ProcessRequest
@@ -32,13 +37,31 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict) and operation.get("operationId") in ROUTE_SCOPES:
+                    operation["x-required-scope"] = ROUTE_SCOPES[operation["operationId"]].value
         app.openapi_schema = without_422(schema)
     return app.openapi_schema
 
 
-def _operation_id(route: APIRoute) -> str:
-    """``video_process``, ``vectors_search``: short, unique names a generated client's functions take."""
-    return f"{route.tags[0]}_{route.name}" if route.tags else route.name
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route under ``routes``, included routers' too (FastAPI nests those since 0.16x)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            yield from api_routes(original.routes)
+
+
+def _depends_on(dependant: Dependant, call: Any) -> bool:
+    return any(dep.call is call or _depends_on(dep, call) for dep in dependant.dependencies)
+
+
+def _authenticated(route: APIRoute) -> bool:
+    """Whether the route authenticates its caller (so the scope table must name it)."""
+    return _depends_on(route.dependant, authenticate_key)
 
 
 def create_app(services: Services | None = None) -> FastAPI:
@@ -48,7 +71,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         title="VisionGrid",
         version="0.1.0",
         description="Self-hosted video and image analysis API",
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     app.add_middleware(Idempotency)  # innermost: buffers the body BodyGuard has capped
@@ -61,6 +84,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(storage.router)
     app.include_router(status.router)
+    app.include_router(keys.router)
+    check_table(operation_id(route) for route in api_routes(app.routes) if _authenticated(route))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if services is not None:
         app.state.services = services

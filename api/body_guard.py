@@ -4,8 +4,8 @@ FastAPI reads a JSON body before any dependency runs, so a ``Content-Length: 300
 short body used to hang the request — no key needed. This ASGI middleware runs first: a request with
 a body to ``/v1`` is authenticated from its headers (401 at once), a declared length over the route's
 cap is a 413 at once, and a body that grows past the cap while streaming (chunked transfer) is cut
-off with a 413. The caller's project is left in the request state, so the route's auth dependency
-does not look the key up twice.
+off with a 413. The caller's key is left in the request state, so the route's auth dependency
+does not look it up twice.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Final
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import PROJECT_STATE_KEY, authenticated_project
+from api.auth import authenticated_key
 from api.errors import error_response
 from api.services import Services, installed
 from contract.errors import ErrorCode, VisionGridError
@@ -55,10 +55,9 @@ class BodyGuard:
         headers = Headers(scope=scope)
         try:
             # who asks first: a stranger learns no limits
-            project = await authenticated_project(services, headers.get("authorization"), headers.get("x-api-key"))
+            await authenticated_key(services, scope)
             limit, code = _body_limit(services, scope, headers)
             _check_declared_length(headers.get("content-length"), limit, code)
-            scope.setdefault("state", {})[PROJECT_STATE_KEY] = project
         except VisionGridError as error:
             await error_response(error)(scope, receive, send)
             return

@@ -36,12 +36,14 @@ APIError = VisionGridError
 
 _HTTP_CODES: Final[dict[int, ErrorCode]] = {
     401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.INSUFFICIENT_SCOPE,
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
 }
 _DESCRIPTIONS: Final[dict[int, str]] = {
     400: "invalid request: `error.field` names the offending field",
     401: "missing, invalid, expired or revoked API key",
+    403: "the key's scopes do not include the one this operation requires",
     404: "no such resource in this project",
     409: "conflicts with the resource's current state",
     413: "body, media or object larger than the configured limit",
@@ -67,10 +69,11 @@ def error_response(error: VisionGridError) -> JSONResponse:
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` of a route: 400, 401 and 429 (rate limits) always, plus ``statuses``."""
+    """The OpenAPI ``responses`` of a route: 400, 401, 403 (scopes) and 429 (rate limits) always, plus
+    ``statuses``."""
     return {
         status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(status, "error")}
-        for status in sorted({400, 401, 429, *statuses})
+        for status in sorted({400, 401, 403, 429, *statuses})
     }
 
 

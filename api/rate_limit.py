@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Final
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import PROJECT_STATE_KEY, authenticated_project
+from api.auth import authenticated_key
 from api.errors import error_response
 from api.services import Services, installed
 from contract.errors import ErrorCode, VisionGridError
@@ -97,14 +97,8 @@ class RateLimiter:
 
 
 async def _project(services: Services, scope: Scope) -> str | None:
-    """The caller's project: BodyGuard's, else authenticated from the headers (``None``: no valid key)."""
-    project = scope.get("state", {}).get(PROJECT_STATE_KEY)
-    if isinstance(project, str):
-        return project
-    headers = Headers(scope=scope)
+    """The caller's project (BodyGuard's lookup reused; ``None``: no valid key, the app answers 401)."""
     try:
-        project = await authenticated_project(services, headers.get("authorization"), headers.get("x-api-key"))
+        return (await authenticated_key(services, scope)).project
     except VisionGridError:
         return None
-    scope.setdefault("state", {})[PROJECT_STATE_KEY] = project  # the route's auth reuses it
-    return project

@@ -56,6 +56,7 @@ class ErrorCode(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     # --- who is asking (401/403) ----------------------------------------------------------------
     UNAUTHORIZED = "unauthorized"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
     RATE_LIMITED = "rate_limited"
     # --- what is asked for (404/405/409) ----------------------------------------------------------
     NOT_FOUND = "not_found"
@@ -63,6 +64,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     COLLECTION_EXISTS = "collection_exists"
     UPLOAD_CLOSED = "upload_closed"
+    KEY_REVOKED = "key_revoked"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # --- the server and what it depends on (5xx) --------------------------------------------------
@@ -86,9 +88,15 @@ class ErrorCode(StrEnum):
 
 _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
     401: (ErrorCode.UNAUTHORIZED,),
+    403: (ErrorCode.INSUFFICIENT_SCOPE,),
     404: (ErrorCode.NOT_FOUND, ErrorCode.TASK_NOT_SUCCEEDED),
     405: (ErrorCode.METHOD_NOT_ALLOWED,),
-    409: (ErrorCode.COLLECTION_EXISTS, ErrorCode.UPLOAD_CLOSED, ErrorCode.IDEMPOTENCY_IN_PROGRESS),
+    409: (
+        ErrorCode.COLLECTION_EXISTS,
+        ErrorCode.UPLOAD_CLOSED,
+        ErrorCode.KEY_REVOKED,
+        ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+    ),
     413: (ErrorCode.MEDIA_TOO_LARGE, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.OBJECT_TOO_LARGE, ErrorCode.BODY_TOO_LARGE),
     422: (ErrorCode.IDEMPOTENCY_KEY_REUSED,),
     429: (ErrorCode.RATE_LIMITED,),

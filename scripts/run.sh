@@ -14,7 +14,7 @@ fi
 data="${VISIONGRID_DATA_DIR:-.data}"
 mkdir -p "$data"
 if [ ! -f "$data/first-key.txt" ]; then
-  .venv/bin/visiongrid keys create --project default | tee "$data/first-key.txt"
+  .venv/bin/visiongrid keys create --project default --scope admin --name first-key | tee "$data/first-key.txt"
 else
   echo "API key of project 'default': see $data/first-key.txt (visiongrid keys create --project NAME for more)"
 fi

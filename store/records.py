@@ -102,6 +102,14 @@ class ApiKeyRecord:
     scopes: tuple[str, ...]
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    name: str = "key"
+    last4: str = ""  # the secret's last four characters (empty for keys made before they were kept)
+    expires_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None  # written at most once a minute per key
+
+    def usable_at(self, now: dt.datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(sa.JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    name: Mapped[str] = mapped_column(sa.String(200), server_default="key")
+    last4: Mapped[str] = mapped_column(sa.String(4), server_default="")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Task(Base):

@@ -65,3 +65,35 @@ def test_keys_create_prints_a_secret_that_authenticates(
     finally:
         get_settings.cache_clear()
     assert record is not None and record.project == "acme"
+
+
+def test_keys_create_list_revoke(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from store.db import open_engine
+    from store.keys import KeyStore
+    from visiongrid.settings import get_settings
+
+    monkeypatch.setenv("VISIONGRID_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        argv = ["keys", "create", "--project", "acme", "--scope", "read", "--scope", "search", "--name", "ci"]
+        assert main([*argv, "--expires-in-days", "7"]) == 0
+        out = capsys.readouterr().out
+        secret = next(line.split()[1] for line in out.splitlines() if line.startswith("secret:"))
+        key_id = next(line.split()[2] for line in out.splitlines() if line.startswith("key id:"))
+        keys = KeyStore(open_engine(get_settings().resolved_database_url()))
+        record = keys.authenticate(secret)
+        assert record is not None and record.scopes == ("read", "search") and record.expires_at is not None
+        assert main(["keys", "list", "--project", "acme"]) == 0
+        listing = capsys.readouterr().out
+        assert key_id in listing and secret[-4:] in listing and secret not in listing and "active" in listing
+        assert main(["keys", "revoke", "--project", "other", key_id]) == 1  # another project's key
+        assert main(["keys", "revoke", "--project", "acme", key_id]) == 0
+        assert keys.authenticate(secret) is None
+        assert (
+            "revoked" in (capsys.readouterr(), main(["keys", "list", "--project", "acme"]), capsys.readouterr().out)[2]
+        )
+        assert main(["keys", "create", "--project", "acme", "--expires-in-days", "0"]) == 2
+    finally:
+        get_settings.cache_clear()

@@ -22,6 +22,7 @@ from contract.video import Sampling as SamplingSpec
 from models.coco import UnknownClassError, class_name
 from pipelines.bare_loop import AnalysisResult, UnknownStepError, analyse_video
 from pipelines.decode import FrameRange, Sampling, VideoDecodeError
+from visiongrid import key_commands
 from visiongrid.settings import get_settings
 
 
@@ -49,10 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", default=None, help="bind address (default: VISIONGRID_HOST or 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=None, help="HTTP port (default: VISIONGRID_PORT or 8080)")
 
-    keys = commands.add_parser("keys", help="manage API keys")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key for a project and print its secret once")
-    create.add_argument("--project", required=True)
+    key_commands.add_parser(commands)
     return parser
 
 
@@ -150,16 +148,6 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def keys_command(args: argparse.Namespace) -> int:
-    from store.db import open_engine
-    from store.keys import KeyStore
-
-    settings = get_settings()
-    record, secret = KeyStore(open_engine(settings.resolved_database_url())).create(args.project)
-    print(f"project: {record.project}\nkey id:  {record.id}\nsecret:  {secret}\n(the secret is shown once; store it)")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("analyse", "analyze"):
@@ -167,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve_command(args)
     if args.command == "keys":
-        return keys_command(args)
+        return key_commands.run(args)
     return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ def test_secrets_are_unique(keys: KeyStore) -> None:
 def test_authenticate(keys: KeyStore) -> None:
     record, secret = keys.create("p")
     assert keys.authenticate(secret) == record
-    assert record.scopes == ("*",)
+    assert record.scopes == ("admin",)  # a new key can do everything unless told otherwise
     assert keys.authenticate(secret + "x") is None
     assert keys.authenticate(secret[:-1]) is None
     assert keys.authenticate("") is None
@@ -66,3 +67,54 @@ def test_projects_are_isolated(keys: KeyStore) -> None:
 def test_an_unencodable_secret_is_unknown(keys: KeyStore) -> None:
     keys.create("p")
     assert keys.authenticate("vg_\ud800") is None
+
+
+def test_names_last4_and_expiry_are_kept(keys: KeyStore) -> None:
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    record, secret = keys.create("p", ("read",), name="ci", expires_at=expires)
+    assert (record.name, record.last4, record.expires_at) == ("ci", secret[-4:], expires)
+    assert keys.get("p", record.id) == record
+    assert keys.get("q", record.id) is None  # another project's key is not found
+
+
+def test_an_expired_key_no_longer_authenticates_but_is_still_looked_up(keys: KeyStore) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    record, secret = keys.create("p", expires_at=past)
+    assert keys.authenticate(secret) is None
+    assert keys.lookup(secret) == record  # so the API can say "expired" rather than "invalid"
+
+
+def test_rotate_replaces_the_secret_at_once_and_keeps_the_key(keys: KeyStore) -> None:
+    record, old = keys.create("p", ("write",), name="svc")
+    rotated = keys.rotate("p", record.id)
+    assert rotated is not None
+    new_record, new = rotated
+    assert new != old and keys.authenticate(old) is None
+    assert keys.authenticate(new) == new_record
+    assert (new_record.id, new_record.name, new_record.scopes) == (record.id, "svc", ("write",))
+    assert (new_record.prefix, new_record.last4) == (new[:10], new[-4:])
+    assert keys.rotate("q", record.id) is None  # another project's
+    keys.revoke("p", record.id)
+    assert keys.rotate("p", record.id) is None  # a revoked key stays revoked
+    assert keys.authenticate(new) is None
+
+
+def test_delete_removes_the_key_of_its_project_only(keys: KeyStore) -> None:
+    record, secret = keys.create("p")
+    assert not keys.delete("q", record.id)
+    assert keys.authenticate(secret) == record
+    assert keys.delete("p", record.id)
+    assert keys.authenticate(secret) is None and keys.get("p", record.id) is None
+    assert not keys.delete("p", record.id)
+
+
+def test_touch_writes_last_used_at_at_most_once_a_minute(keys: KeyStore) -> None:
+    record, _ = keys.create("p")
+    keys.touch(record)
+    first = keys.get("p", record.id)
+    assert first is not None and first.last_used_at is not None
+    keys.touch(first)
+    again = keys.get("p", record.id)
+    assert again is not None and again.last_used_at == first.last_used_at
+    keys.touch(record)  # a stale record (last_used_at None) still cannot write twice within the minute
+    assert keys.get("p", record.id) == again
