@@ -21,10 +21,17 @@ _NOUN = {TaskKind.VIDEO: "task", TaskKind.IMAGE_BATCH: "batch"}
 
 
 async def enqueue(
-    services: Services, project: str, kind: TaskKind, request: dict[str, Any], model: str | None, staged: list[str]
+    services: Services,
+    project: str,
+    kind: TaskKind,
+    request: dict[str, Any],
+    model: str | None,
+    staged: list[str],
+    deadline: tuple[float | None, float | None] = (None, None),
 ) -> TaskRecord:
-    """Store a validated request as a ``pending`` task and nudge a worker to claim it now."""
-    task = await run_in_threadpool(services.tasks.create, project, request, model, staged, kind)
+    """Store a validated request as a ``pending`` task and nudge a worker to claim it now. ``deadline``:
+    (seconds of processing allowed, seconds asked), from :func:`api.deadlines.deadline_of`."""
+    task = await run_in_threadpool(services.tasks.create, project, request, model, staged, kind, deadline)
     if services.wake_workers is not None:
         services.wake_workers()
     return task

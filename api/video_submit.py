@@ -148,7 +148,13 @@ async def _media_url(services: Services, project: str, item: VideoInput, raw: by
     return resolved, []
 
 
-async def submit(services: Services, project: str, body: ProcessRequest, raw: bytes | None) -> TaskRecord:
+async def submit(
+    services: Services,
+    project: str,
+    body: ProcessRequest,
+    raw: bytes | None,
+    deadline: tuple[float | None, float | None] = (None, None),
+) -> TaskRecord:
     """Check what the contract cannot, stage the video if it came with the request, store the task."""
     settings = services.settings
     item = body.input[0]
@@ -162,4 +168,4 @@ async def submit(services: Services, project: str, body: ProcessRequest, raw: by
         "steps": [step_as_written(step) for step in body.steps],
         "model": body.model,
     }
-    return await enqueue(services, project, TaskKind.VIDEO, request, body.model, staged)
+    return await enqueue(services, project, TaskKind.VIDEO, request, body.model, staged, deadline)

@@ -76,6 +76,7 @@ class ErrorCode(StrEnum):
     DESCRIBE_ERROR = "describe_error"
     STEPS_ERROR = "steps_error"
     RUNNER_LOST = "runner_lost"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
     DESCRIBE_FAILED = "describe_failed"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
     PROVIDER_HTTP_ERROR = "provider_http_error"
@@ -109,6 +110,7 @@ _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
         ErrorCode.DESCRIBE_ERROR,
         ErrorCode.STEPS_ERROR,
         ErrorCode.RUNNER_LOST,
+        ErrorCode.DEADLINE_EXCEEDED,
     ),
     502: (
         ErrorCode.DESCRIBE_FAILED,

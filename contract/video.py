@@ -142,6 +142,10 @@ class TaskView(BaseModel):
     error: TaskError | None
     stream_url: str
     results_url: str
+    max_processing_time_s: float | None = Field(
+        None, description="the deadline from Max-Processing-Time (seconds of processing; null: none)"
+    )
+    max_processing_time_clamped: bool = Field(False, description="the requested time was above the cap")
     request: dict[str, Any] | None = Field(None, description="the stored request, with ?include=request")
 
 

@@ -129,6 +129,8 @@ class BatchView(BaseModel):
     finished_at: str | None
     processed_images: int
     total_images: int | None
+    max_processing_time_s: float | None = Field(None, description="the deadline from Max-Processing-Time")
+    max_processing_time_clamped: bool = Field(False, description="the requested time was above the cap")
     items: list[BatchItem] | None = Field(None, description="once the batch has finished")
     error: ItemError | None = None
 

@@ -74,6 +74,7 @@ class TaskLease:
         self.terminal_written = False
         self.done_written = False
         self.cancel_requested = False
+        self.deadline_exceeded = False
         self.claim_lost = False
         self.stop_event = asyncio.Event()
         self.last_beat_ok = time.monotonic()  # the claim itself set heartbeat_at just now
@@ -81,7 +82,12 @@ class TaskLease:
 
     @property
     def stop_requested(self) -> bool:
-        return self.claim_lost or self.cancel_requested
+        return self.claim_lost or self.cancel_requested or self.deadline_exceeded
+
+    @property
+    def stopped_on_purpose(self) -> bool:
+        """A cancel or the deadline stopped the work (as opposed to a lost claim): end it terminal."""
+        return self.cancel_requested or self.deadline_exceeded
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -92,11 +98,22 @@ class TaskLease:
     async def hold(self, job: Callable[[], Awaitable[str]]) -> str:
         """Run ``job`` while heart-beating, from the archive's current end; the job's status."""
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"heartbeat-{self.task.id}")
+        deadline = self.task.max_processing_time_s
+        timer = asyncio.get_running_loop().call_later(deadline, self._deadline_passed) if deadline else None
         try:
             self.offset = await asyncio.to_thread(self.archive.size, self.task.id)
             return await job()
         finally:
+            if timer is not None:
+                timer.cancel()
             await self.stop_heartbeat()
+
+    def _deadline_passed(self) -> None:
+        """``Max-Processing-Time`` is up (counted from the claim): the work loop stops at its next chunk."""
+        if not self.stop_requested:
+            logger.info("task %s: deadline of %.3g s exceeded", self.task.id, self.task.max_processing_time_s)
+            self.deadline_exceeded = True
+            self.stop_event.set()
 
     # ------------------------------------------------------------------ archive and claim
 
@@ -169,9 +186,13 @@ class TaskLease:
     # ------------------------------------------------------------------ terminal paths
 
     async def finish_stopped(self) -> str:
-        """A stop noticed outside the work loop: the claim is gone, or the user cancelled."""
+        """A stop: the claim is gone (silence), the deadline passed (``failed``), or the user cancelled."""
         if self.claim_lost:
             return CLAIM_LOST
+        if self.deadline_exceeded:
+            seconds = self.task.max_processing_time_s
+            message = f"processing took longer than Max-Processing-Time ({seconds:g} s)"
+            return await self.fail(VisionGridError(ErrorCode.DEADLINE_EXCEEDED, message))
         return await self.finalize(status="cancelled", finish_reason="cancelled")
 
     async def fail(self, error: VisionGridError) -> str:

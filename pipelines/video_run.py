@@ -346,7 +346,7 @@ class _FrameLoop:
             return CLAIM_LOST
         if self.failure is not None:
             return await lease.fail(self.failure)
-        if lease.cancel_requested:
+        if lease.stopped_on_purpose:
             return await lease.finish_stopped()
         if isinstance(self.end, ErrorItem):
             lease.stats = self.end.stats

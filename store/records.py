@@ -83,6 +83,14 @@ class TaskRecord:
     result: dict[str, Any] | None = None  # the /results body once succeeded
     archive_bytes: int = 0
     staged_media: list[str] = field(default_factory=list)  # staged inputs to delete with the task
+    max_processing_time_s: float | None = None  # seconds of processing allowed (None: no deadline)
+    requested_processing_time_s: float | None = None  # what Max-Processing-Time asked (above the cap: clamped)
+
+    @property
+    def deadline_clamped(self) -> bool:
+        """Whether the requested processing time was cut to the configured cap."""
+        requested, used = self.requested_processing_time_s, self.max_processing_time_s
+        return requested is not None and used is not None and requested > used
 
     @property
     def is_terminal(self) -> bool:

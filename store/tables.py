@@ -102,6 +102,8 @@ class Task(Base):
     archive_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     staged_media: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
     cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    max_processing_time_s: Mapped[float | None] = mapped_column(sa.Float, nullable=True)  # the deadline used
+    requested_processing_time_s: Mapped[float | None] = mapped_column(sa.Float, nullable=True)  # as asked
 
 
 class ArchiveEvent(Base):

@@ -68,9 +68,11 @@ class TaskStore:
         model: str | None,
         staged_media: builtins.list[str] | None = None,
         kind: TaskKind | str = TaskKind.VIDEO,
+        deadline: tuple[float | None, float | None] = (None, None),
     ) -> TaskRecord:
         """A new pending task of ``kind``: its prefix + ULID, so ids sort by creation time. Both kinds go
-        through the same queue and runners. ``kind`` may still be given as an id prefix (``"ib_"``)."""
+        through the same queue and runners. ``kind`` may still be given as an id prefix (``"ib_"``).
+        ``deadline`` is (seconds of processing allowed, seconds the client asked for)."""
         task_id = f"{TaskKind.coerce(kind).prefix}{ULID()}"
         with write_transaction(self._engine) as conn:
             conn.execute(
@@ -85,6 +87,8 @@ class TaskStore:
                     processed_frames=0,
                     archive_bytes=0,
                     cancel_requested=False,
+                    max_processing_time_s=deadline[0],
+                    requested_processing_time_s=deadline[1],
                 )
             )
             record = _fetch(conn, task_id)

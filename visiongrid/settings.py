@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(2.0, gt=0, description="how often a running task proves it is alive")
     heartbeat_timeout_s: float = Field(30.0, gt=0, description="a running task silent this long is failed")
     reaper_interval_s: float = Field(5.0, gt=0, description="how often stale and expired tasks are swept")
+    max_processing_time_cap_s: float = Field(
+        86400.0, gt=0, allow_inf_nan=False, description="largest Max-Processing-Time honoured; above it is clamped"
+    )
     task_workers: int = Field(1, ge=1, description="task worker replicas")
     tasks_per_worker: int = Field(2, ge=1, description="tasks one worker replica runs concurrently")
     frame_queue_size: int = Field(8, ge=1, description="decoded frames buffered ahead of the models per task")

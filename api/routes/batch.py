@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import task_access
+from api.deadlines import MaxProcessingTimeHeader, deadline_of
 from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError, error_responses
 from api.services import Services
@@ -62,10 +63,15 @@ def _stage_batch(body: BatchRequest, services: Services, project: str) -> tuple[
 
 @router.post("/batch", status_code=202, response_model=BatchCreated, responses=error_responses(413, 503))
 async def create_batch(
-    body: BatchRequest, project: ProjectDep, services: ServicesDep, response: Response
+    body: BatchRequest,
+    project: ProjectDep,
+    services: ServicesDep,
+    response: Response,
+    max_processing_time: MaxProcessingTimeHeader = None,
 ) -> BatchCreated:
     """Queue images for the steps; poll ``Location`` for per-item status and results."""
     settings = services.settings
+    deadline = deadline_of(max_processing_time, settings)
     if len(body.images) > settings.max_batch_images:
         message = f"at most {settings.max_batch_images} images per batch"
         raise APIError(ErrorCode.TOO_MANY_IMAGES, message, "images")
@@ -78,7 +84,7 @@ async def create_batch(
         "steps": [step_as_written(step) for step in body.steps],
         "model": body.model,
     }
-    task = await task_access.enqueue(services, project, TaskKind.IMAGE_BATCH, request, body.model, staged)
+    task = await task_access.enqueue(services, project, TaskKind.IMAGE_BATCH, request, body.model, staged, deadline)
     response.headers["Location"] = f"/v1/vision/batch/{task.id}"
     return BatchCreated(job_id=task.id, status="pending", images=len(items))
 
@@ -91,6 +97,8 @@ def _batch_view(task: TaskRecord) -> dict[str, Any]:
         "finished_at": task.finished_at.isoformat() if task.finished_at else None,
         "processed_images": task.processed_frames,
         "total_images": len(task.request.get("images", [])) if task.request else None,
+        "max_processing_time_s": task.max_processing_time_s,
+        "max_processing_time_clamped": task.deadline_clamped,
     }
     if task.result is not None:
         view["items"] = task.result.get("items", [])
@@ -118,6 +126,7 @@ async def cancel_batch(job_id: str, project: ProjectDep, services: ServicesDep, 
     """Stop a batch: pending → cancelled at once; processing → stops before its next image (202)."""
     task = await task_access.cancel_task(services, project, job_id, TaskKind.IMAGE_BATCH)
     response.status_code = 202 if task.status == "cancelling" else 200
+    response.headers["Location"] = f"/v1/vision/batch/{task.id}"  # every 202 says where to look
     return BatchView.model_validate(_batch_view(task))
 
 

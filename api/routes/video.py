@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from api import task_access, video_submit
+from api.deadlines import MaxProcessingTimeHeader, deadline_of
 from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError, error_responses
 from api.services import Services
@@ -52,6 +53,8 @@ def task_view(task: TaskRecord, include_request: bool = False) -> TaskView:
         error=TaskError(code=task.error_code, message=task.error_message) if task.error_code else None,
         stream_url=_stream_url(task.id),
         results_url=f"/v1/video/tasks/{task.id}/results",
+        max_processing_time_s=task.max_processing_time_s,
+        max_processing_time_clamped=task.deadline_clamped,
         request=task.request if include_request else None,
     )
 
@@ -85,9 +88,11 @@ async def process(
     value: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
     max_frames: Annotated[int | None, Query(ge=1, le=2**31)] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
+    max_processing_time: MaxProcessingTimeHeader = None,
 ) -> TaskCreated:
     """Enqueue a task from a JSON request, or from a raw video body (``Content-Type: video/*``,
     options in the query string, Noxovision style); the video is staged to storage first."""
+    deadline = deadline_of(max_processing_time, services.settings)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw: bytes | None = None
     if content_type.startswith(video_submit.VIDEO_BODY_TYPES):
@@ -95,7 +100,7 @@ async def process(
         body = video_submit.binary_request(steps, classes, sampling, value, max_frames, model)
     else:
         body = video_submit.json_request(await request.body())
-    task = await video_submit.submit(services, project, body, raw)
+    task = await video_submit.submit(services, project, body, raw, deadline)
     response.headers["Location"] = f"/v1/video/tasks/{task.id}"
     return TaskCreated(id=task.id, status=task.status, stream_url=_stream_url(task.id))
 
@@ -220,6 +225,7 @@ async def cancel(task_id: str, project: ProjectDep, services: ServicesDep, respo
     """Running → ``cancelling`` (202; the runner stops at the next chunk); pending → ``cancelled`` (200)."""
     task = await task_access.cancel_task(services, project, task_id, TaskKind.VIDEO)
     response.status_code = 202 if task.status == "cancelling" else 200
+    response.headers["Location"] = f"/v1/video/tasks/{task.id}"  # every 202 says where to look
     return task_view(task)
 
 
