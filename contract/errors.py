@@ -85,6 +85,7 @@ class ErrorCode(StrEnum):
     STORAGE_UNAVAILABLE = "storage_unavailable"
     VECTORS_UNAVAILABLE = "vectors_unavailable"
     MODELS_UNAVAILABLE = "models_unavailable"
+    NOT_READY = "not_ready"
 
 
 _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
@@ -119,7 +120,12 @@ _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
         ErrorCode.PROVIDER_TIMEOUT,
         ErrorCode.PROVIDER_UNREACHABLE,
     ),
-    503: (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.VECTORS_UNAVAILABLE, ErrorCode.MODELS_UNAVAILABLE),
+    503: (
+        ErrorCode.STORAGE_UNAVAILABLE,
+        ErrorCode.VECTORS_UNAVAILABLE,
+        ErrorCode.MODELS_UNAVAILABLE,
+        ErrorCode.NOT_READY,
+    ),
 }
 
 #: The HTTP status of every code; a code not listed under another status is a 400.

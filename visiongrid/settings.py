@@ -188,6 +188,22 @@ class Settings(BaseSettings):
     rate_limit_storage: int = Field(300, ge=1, description="storage requests per window and project (default)")
     idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long an Idempotency-Key is remembered")
 
+    # --- platform: webhooks, lifecycle events ------------------------------------------------
+    webhook_timeout_s: float = Field(10.0, gt=0, description="connect/read timeout of one webhook delivery attempt")
+    webhook_max_attempts: int = Field(8, ge=1, description="attempts of one delivery before it is given up")
+    webhook_backoff_base_s: float = Field(2.0, gt=0, description="first retry delay; doubles per attempt (+ jitter)")
+    webhook_backoff_max_s: float = Field(3600.0, gt=0, description="longest retry delay")
+    webhook_poll_interval_s: float = Field(0.5, gt=0, description="how often the delivery loop looks for due work")
+    webhook_max_per_project: int = Field(50, ge=1, description="webhooks a project may register")
+    progress_event_interval_s: float = Field(10.0, gt=0, description="at most one task.progress event per this")
+    events_retention_s: float = Field(7 * 86400, gt=0, description="how long lifecycle events are kept for replay")
+    events_poll_interval_s: float = Field(0.2, gt=0, description="how often an events stream checks the log")
+
+    # --- platform: status, MCP -----------------------------------------------------------------
+    latency_window_s: float = Field(3600.0, gt=0, description="window of /v1/status/latency's measurements")
+    readiness_timeout_s: float = Field(2.0, gt=0, description="time each readiness check (DB, S3, Chroma) may take")
+    mcp_enabled: bool = Field(True, description="serve the MCP endpoint at /mcp")
+
     # --- serving ----------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="HTTP bind address of the Serve proxy")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port (not 8000: Chroma's default)")
