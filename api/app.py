@@ -10,22 +10,25 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from api.body_guard import BodyGuard
 from api.deps import authenticate_key
 from api.errors import install_error_handlers, without_422
 from api.idempotency import Idempotency
+from api.mcp_server import MCP_PATH, McpEndpoint
+from api.mcp_tools import build_server
 from api.rate_limit import RateLimiter
-from api.routes import batch, keys, status, storage, uploads, vectors, video, vision
+from api.routes import batch, events, keys, status, storage, uploads, vectors, video, vision, webhooks
 from api.scopes import ROUTE_SCOPES, check_table, operation_id
 from api.services import Services
 from contract.chunks import Chunk
+from contract.events import LifecycleEvent
 from contract.video import ProcessRequest
 
 #: Models a route documents by reference without FastAPI seeing them as a parameter (the JSON body of
 #: the dual JSON/binary ``/process``, the data lines of SSE streams).
-_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (ProcessRequest, Chunk)
+_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (ProcessRequest, Chunk, LifecycleEvent)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -85,6 +88,10 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(storage.router)
     app.include_router(status.router)
     app.include_router(keys.router)
+    app.include_router(webhooks.router)
+    app.include_router(events.router)
+    # MCP (streamable HTTP, stateless): a plain ASGI route, off unless Settings.mcp_enabled (checked per request)
+    app.router.routes.append(Route(MCP_PATH, endpoint=McpEndpoint(build_server), include_in_schema=False))
     check_table(operation_id(route) for route in api_routes(app.routes) if _authenticated(route))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if services is not None:

@@ -45,7 +45,9 @@ class BodyGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or not scope["path"].startswith("/v1/"):
+        path: str = scope.get("path", "")  # a lifespan scope has none
+        guarded = path.startswith("/v1/") or path == "/mcp"
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or not guarded:
             await self.app(scope, receive, send)
             return
         services: Services | None = getattr(scope["app"].state, "services", None) or installed()

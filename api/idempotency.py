@@ -45,6 +45,9 @@ IDEMPOTENT_ROUTES: Final[tuple[re.Pattern[str], ...]] = tuple(
         f"/v1/storage/uploads/{_ID}/finalize",
         "/v1/storage/upload",
         "/v1/storage/presign",
+        "/v1/webhooks",
+        f"/v1/webhooks/{_ID}/test",
+        f"/v1/webhooks/{_ID}/deliveries/{_ID}/retry",
     )
 )
 _KEY_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[\x20-\x7e]{1,255}$")

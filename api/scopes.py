@@ -5,7 +5,8 @@ One table, keyed by operation id (``video_process``), drives the check in :mod:`
 security but no entry here makes :func:`check_table` fail at app creation, so a new route cannot ship
 unguarded. The rules (VideoVector's where it has the route): vision POSTs, video process, creates
 and updates → write; GETs and streams → read; vector search → search; destructive DELETEs and key
-management → admin. Aborting an upload destroys nothing stored, so it is write like the upload.
+management → admin. Aborting an upload destroys nothing stored, so it is write like the upload;
+webhook CRUD (its DELETE too: a subscription, not stored data) is write, as the issue pins it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,20 @@ ROUTE_SCOPES: Final[dict[str, Scope]] = {
     "storage_abort_upload": _W,
     # status
     "status_status": _R,
+    "status_latency": _R,
+    "status_capacity": _R,
+    # webhooks and the lifecycle events stream
+    "webhooks_list_events": _R,
+    "webhooks_create_webhook": _W,
+    "webhooks_list_webhooks": _R,
+    "webhooks_get_webhook": _R,
+    "webhooks_update_webhook": _W,
+    "webhooks_delete_webhook": _W,
+    "webhooks_rotate_secret": _W,
+    "webhooks_test_webhook": _W,
+    "webhooks_list_deliveries": _R,
+    "webhooks_retry_delivery": _W,
+    "events_stream_events": _R,
     # keys
     "keys_create_key": _A,
     "keys_list_keys": _A,

@@ -8,15 +8,18 @@ from typing import Any
 
 from api.errors import APIError
 from contract.errors import ErrorCode
+from contract.status import DeploymentLoad
 from pipelines.describe import VLMDescriber
 from pipelines.executor import StepModels
 from store.archive import Archive
 from store.collections import CollectionStore
 from store.db import open_engine
+from store.events import EventLog
 from store.keys import KeyStore
 from store.objects import ObjectStore
 from store.tasks import TaskStore
 from store.uploads import UploadStore
+from store.webhooks import WebhookStore
 from visiongrid.settings import Settings
 
 _installed: Services | None = None
@@ -50,6 +53,19 @@ class Services:
     vlm: VLMDescriber | None = None
     collections: CollectionStore | None = None
     vectors: Any | None = None  # a handle of the vectors deployment (the only Chroma client)
+    webhooks: WebhookStore | None = None
+    events: EventLog | None = None
+    live_load: Callable[[], list[DeploymentLoad]] | None = None  # Ray Serve's load per deployment (the ingress's)
+
+    def webhooks_or_raise(self) -> WebhookStore:
+        if self.webhooks is None:
+            raise APIError(ErrorCode.INTERNAL_ERROR, "webhooks are not configured in this API process")
+        return self.webhooks
+
+    def events_or_raise(self) -> EventLog:
+        if self.events is None:
+            raise APIError(ErrorCode.INTERNAL_ERROR, "the event log is not configured in this API process")
+        return self.events
 
     def objects_or_raise(self) -> ObjectStore:
         if self.objects is None:
@@ -86,6 +102,7 @@ class Services:
         wake_workers: Callable[[], None] | None = None,
         models: StepModels | None = None,
         vectors: Any | None = None,
+        live_load: Callable[[], list[DeploymentLoad]] | None = None,
     ) -> Services:
         engine = open_engine(settings.resolved_database_url())
         objects = ObjectStore(settings)
@@ -100,4 +117,7 @@ class Services:
             models,
             collections=CollectionStore(engine),
             vectors=vectors,
+            webhooks=WebhookStore(engine),
+            events=EventLog(engine),
+            live_load=live_load,
         )

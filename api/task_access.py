@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import not_found
 from api.services import Services
+from contract.webhooks import WebhookConfig
 from store import media
 from store.records import TaskKind, TaskRecord
 
@@ -28,10 +29,13 @@ async def enqueue(
     model: str | None,
     staged: list[str],
     deadline: tuple[float | None, float | None] = (None, None),
+    webhook: WebhookConfig | None = None,
 ) -> TaskRecord:
     """Store a validated request as a ``pending`` task and nudge a worker to claim it now. ``deadline``:
-    (seconds of processing allowed, seconds asked), from :func:`api.deadlines.deadline_of`."""
-    task = await run_in_threadpool(services.tasks.create, project, request, model, staged, kind, deadline)
+    (seconds of processing allowed, seconds asked), from :func:`api.deadlines.deadline_of`; ``webhook``:
+    the request's own webhook (its URL already checked), stored with the task."""
+    hook = (webhook.url, webhook.secret) if webhook is not None else None
+    task = await run_in_threadpool(services.tasks.create, project, request, model, staged, kind, deadline, hook)
     if services.wake_workers is not None:
         services.wake_workers()
     return task

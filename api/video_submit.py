@@ -23,7 +23,7 @@ from contract.steps import step_as_written
 from contract.video import ProcessRequest, VideoInput
 from pipelines.plan import check_resources
 from pipelines.step_specs import StepPlan, plan_steps
-from store import media
+from store import media, media_fetch
 from store.objects import ObjectNotFound, normalise_path, storage_url
 from store.records import TaskKind, TaskRecord
 from visiongrid.settings import Settings
@@ -162,10 +162,12 @@ async def submit(
     check_resources(steps, body.model, settings)
     if steps.collection is not None:
         await _check_collection(services, project, steps)
+    if body.webhook is not None:
+        await run_in_threadpool(media_fetch.check_url_allowed, body.webhook.url, settings, "webhook.url")
     url, staged = await _media_url(services, project, item, raw)
     request = {
         "input": [_stored_input(item, url, settings)],
         "steps": [step_as_written(step) for step in body.steps],
         "model": body.model,
     }
-    return await enqueue(services, project, TaskKind.VIDEO, request, body.model, staged, deadline)
+    return await enqueue(services, project, TaskKind.VIDEO, request, body.model, staged, deadline, body.webhook)

@@ -1,4 +1,5 @@
-"""What the platform layer costs a request: auth + scopes + rate limiting + idempotency, on vs off.
+"""What the platform layer costs a request: auth + scopes + rate limiting + idempotency, on vs off, and
+webhook delivery latency from a task's finish to its receipt.
 
 Run:  .venv/bin/python benchmarks/platform.py [--requests 400]
 
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -31,8 +33,13 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.services import Services  # noqa: E402
 from benchmarks._report import report  # noqa: E402
+from pipelines import webhook_dispatch  # noqa: E402
 from store.db import open_engine  # noqa: E402
 from store.keys import KeyStore  # noqa: E402
+from store.tasks import TaskStore  # noqa: E402
+from store.webhook_deliveries import DeliveryQueue  # noqa: E402
+from store.webhooks import WebhookStore  # noqa: E402
+from tests.webhook_receiver import Receiver  # noqa: E402
 from visiongrid.s3_server import free_ports  # noqa: E402
 from visiongrid.settings import Settings  # noqa: E402
 
@@ -47,6 +54,40 @@ def serve(settings: Settings) -> tuple[str, uvicorn.Server]:
     return f"http://127.0.0.1:{port}", server
 
 
+def webhook_latency(settings: Settings, count: int) -> dict[str, list[float]]:
+    """Seconds from a task's finish (its terminal event committed) to a loopback receiver's receipt,
+    with the delivery loop woken by the finish (as the task worker does) and polled only."""
+    engine = open_engine(settings.resolved_database_url())
+    tasks, hooks, queue = TaskStore(engine), WebhookStore(engine), DeliveryQueue(engine)
+    receiver = Receiver().start()
+    hooks.create("bench-hooks", url=receiver.url, events=["task.succeeded"])
+    loop = asyncio.new_event_loop()
+    wake: list[asyncio.Event] = []
+
+    async def deliver() -> None:
+        wake.append(asyncio.Event())
+        await webhook_dispatch.run_forever(queue, settings, wake[0])
+
+    threading.Thread(target=loop.run_until_complete, args=(deliver(),), daemon=True).start()
+    while not wake:
+        time.sleep(0.01)
+    latencies: dict[str, list[float]] = {"woken": [], "polled": []}
+    for mode, samples in latencies.items():
+        for _ in range(count):
+            task = tasks.create("bench-hooks", {"steps": []}, None)
+            claimed = tasks.claim_next("bench", max_running=10**6, max_running_per_project=10**6)
+            assert claimed is not None and claimed.id == task.id
+            before = len(receiver.received)
+            finished = time.time()
+            tasks.finish(task.id, "bench", status="succeeded", finish_reason="stop", usage=None)
+            if mode == "woken":
+                loop.call_soon_threadsafe(wake[0].set)
+            got = receiver.wait_for(before + 1, timeout=30)
+            samples.append(got[before].at - finished)
+    receiver.stop()
+    return latencies
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -55,6 +96,7 @@ def percentile(samples: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400, help="timed requests per row")
+    parser.add_argument("--webhooks", type=int, default=30, help="tasks per webhook-latency row")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="vg-platform-"))
     limits = {"rate_limit_video": 10**9, "rate_limit_window_s": 60.0}
@@ -79,6 +121,8 @@ def main() -> None:
                     timings[f"get {name}"].append(get_ms)
                     timings[f"post {name}"].append(post_ms)
     on_server.should_exit = off_server.should_exit = True
+    hooks_settings = on.model_copy(update={"allow_private_urls": True})
+    latencies = webhook_latency(hooks_settings, args.webhooks)
     rows = []
     for route, label in (("get", "GET /v1/video/tasks?limit=1"), ("post", "POST /v1/video/tasks/{id}/cancel")):
         for state in ("off", "on"):
@@ -100,6 +144,16 @@ def main() -> None:
                 "met" if added <= 2.0 else "NOT met (target ≤ +2 ms p50)",
             ]
         )
+    for mode, label in (("woken", "woken by the finish, as in the worker"), ("polled", "polled only")):
+        samples = [seconds * 1000 for seconds in latencies[mode]]
+        rows.append(
+            [
+                f"webhook delivery, task finish → receipt ({label})",
+                f"{statistics.median(samples):.1f} ms",
+                f"{percentile(samples, 0.99):.1f} ms",
+                "-",
+            ]
+        )
     report(
         "Platform layer cost (benchmarks/platform.py)",
         ["path", "p50", "p99", "target ≤ +2 ms p50"],
@@ -109,6 +163,10 @@ def main() -> None:
             "warm-up requests; the two apps alternate request by request.",
             "'on': rate limiting (one SQLite transaction per request) and, for the POST, an Idempotency-Key claimed "
             "and its response stored; both rows authenticate and check scopes.",
+            f"webhook rows: {args.webhooks} tasks each, finished in the database, their task.succeeded delivered by "
+            "the real delivery loop (pipelines.webhook_dispatch) to a loopback receiver that verifies nothing; "
+            "'polled only' waits for the next poll "
+            f"(webhook_poll_interval_s = {hooks_settings.webhook_poll_interval_s:g} s).",
         ],
         ["fastapi", "uvicorn", "sqlalchemy", "httpx"],
     )

@@ -65,6 +65,7 @@ class ErrorCode(StrEnum):
     COLLECTION_EXISTS = "collection_exists"
     UPLOAD_CLOSED = "upload_closed"
     KEY_REVOKED = "key_revoked"
+    WEBHOOK_DISABLED = "webhook_disabled"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # --- the server and what it depends on (5xx) --------------------------------------------------
@@ -97,6 +98,7 @@ _BY_STATUS: Final[dict[int, tuple[ErrorCode, ...]]] = {
         ErrorCode.COLLECTION_EXISTS,
         ErrorCode.UPLOAD_CLOSED,
         ErrorCode.KEY_REVOKED,
+        ErrorCode.WEBHOOK_DISABLED,
         ErrorCode.IDEMPOTENCY_IN_PROGRESS,
     ),
     413: (ErrorCode.MEDIA_TOO_LARGE, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.OBJECT_TOO_LARGE, ErrorCode.BODY_TOO_LARGE),

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationInfo, mod
 from contract.common import ListEnvelope, RequestBody, Strict
 from contract.errors import PlanError
 from contract.steps import StepList
+from contract.webhooks import WebhookConfig
 
 __all__ = [
     "TASK_STATUSES",
@@ -108,6 +109,7 @@ class ProcessRequest(RequestBody):
     model: Annotated[StrictStr, Field(max_length=200)] | None = Field(
         None, description="provider routing hint, echoed back in the first chunk and in /results"
     )
+    webhook: WebhookConfig | None = Field(None, description="POST the task's terminal event here (Noxovision)")
 
 
 class TaskCreated(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, StrictStr, model_validator
 from contract.chunks import Description, ImageSize, Target
 from contract.common import RequestBody, Strict
 from contract.steps import DetectStep, Step, StepList
+from contract.webhooks import WebhookConfig
 
 __all__ = [
     "BatchCreated",
@@ -99,6 +100,7 @@ class BatchRequest(RequestBody):
     images: list[BatchImage] = Field(min_length=1)
     steps: StepList = Field(default_factory=lambda: _default_steps(), description="default: detect")
     model: Hint | None = Field(None, description="provider routing hint for a describe step")
+    webhook: WebhookConfig | None = Field(None, description="POST the batch's batch.finished event here")
 
 
 class BatchCreated(BaseModel):

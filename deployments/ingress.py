@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import urllib.request
+from collections import defaultdict
+
+import ray
 from ray import serve
+from ray.serve.context import _get_global_client
 from ray.serve.handle import DeploymentHandle
+from ray.serve.schema import ServeInstanceDetails
 
 from api.app import create_app
 from api.services import Services, install
+from contract.status import DeploymentLoad
 from deployments.detector import DetectorDeployment
 from deployments.embedder import EmbedderDeployment
 from deployments.face import FaceDeployment
@@ -38,10 +46,75 @@ class Ingress:
     ) -> None:
         self.worker = worker
         models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
-        install(Services.from_settings(settings, wake_workers=self._wake, models=models, vectors=vectors))
+        install(
+            Services.from_settings(
+                settings, wake_workers=self._wake, models=models, vectors=vectors, live_load=serve_load
+            )
+        )
 
     def _wake(self) -> None:
         self.worker.wake.remote()  # fire and forget
+
+
+_SAMPLE = re.compile(r"^ray_serve_(replica_processing_queries|deployment_queued_queries)\{([^}]*)\}\s+(\S+)")
+_DEPLOYMENT_TAG = re.compile(r'deployment="([^"]*)"')
+
+
+def _scrape_serve_gauges(timeout_s: float = 0.5) -> dict[str, dict[str, float]]:
+    """Serve's live gauges summed per deployment, from every alive node's metrics export port:
+    ``replica_processing_queries`` (ongoing in replicas) and ``deployment_queued_queries`` (waiting at
+    callers). Ray reports them every few seconds, so they trail the load by about that much."""
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for node in ray.nodes():
+        if not node.get("Alive") or not node.get("MetricsExportPort"):
+            continue
+        url = f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
+        try:
+            with opener.open(url, timeout=timeout_s) as response:
+                text = response.read().decode("utf-8", "replace")
+        except OSError:
+            continue  # one node's exporter down: the others still count
+        for line in text.splitlines():
+            match = _SAMPLE.match(line)
+            tag = _DEPLOYMENT_TAG.search(match.group(2)) if match else None
+            if match and tag:
+                sums[tag.group(1)][match.group(1)] += float(match.group(3))
+    return sums
+
+
+def serve_load() -> list[DeploymentLoad]:
+    """``Services.live_load``: each model deployment's running replicas and per-replica limit (the Serve
+    controller's view) with its ongoing and queued requests (Serve's gauges). The ingress is left out:
+    its ongoing requests are mostly open SSE streams, which use no model capacity."""
+    client = _get_global_client(raise_if_no_controller_running=False)  # the client serve.status() uses
+    if client is None:
+        return []
+    details = ServeInstanceDetails(**client.get_serve_details())
+    gauges = _scrape_serve_gauges()
+    loads = []
+    for app in details.applications.values():
+        for name, deployment in app.deployments.items():
+            if name == "Ingress":  # the class name is the deployment's name
+                continue
+            replicas = sum(1 for replica in deployment.replicas if replica.state == "RUNNING")
+            per_replica = deployment.deployment_config.max_ongoing_requests
+            gauge = gauges.get(name)
+            ongoing = int(gauge.get("replica_processing_queries", 0)) if gauge is not None else None
+            room = replicas * per_replica if isinstance(per_replica, int) else 0
+            share = min(1.0, ongoing / room) if ongoing is not None and room > 0 else None
+            queued = int(gauge.get("deployment_queued_queries", 0)) if gauge is not None else None
+            loads.append(
+                DeploymentLoad(
+                    name=name,
+                    replicas=replicas,
+                    max_ongoing_requests=per_replica,
+                    ongoing_requests=ongoing,
+                    queued_requests=queued,
+                    utilisation=share,
+                )
+            )
+    return loads
 
 
 def build_app(settings: Settings) -> serve.Application:

@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -25,12 +26,15 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.metrics import ServeRunnerMetrics
 from deployments.step_models import ServeStepModels
+from pipelines import webhook_dispatch
 from pipelines.reaper import sweep
 from pipelines.runner import TaskRunner
 from store.archive import Archive
 from store.collections import CollectionStore
 from store.db import open_engine
+from store.events import EventLog
 from store.tasks import TaskStore
+from store.webhook_deliveries import DeliveryQueue
 from visiongrid.settings import Settings
 
 logger = logging.getLogger("visiongrid.worker")
@@ -56,7 +60,9 @@ class TaskWorker:
         self.collections = CollectionStore(engine)
         self.metrics = ServeRunnerMetrics()
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.events = EventLog(engine)
         self.runner = TaskRunner(
+            events=self.events,
             tasks=self.tasks,
             archive=self.archive,
             models=models,
@@ -68,7 +74,14 @@ class TaskWorker:
         self.running: dict[str, asyncio.Task[str]] = {}
         self.wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._claim_loop()), loop.create_task(self._sweep_loop())]
+        deliveries = DeliveryQueue(engine)
+        self.deliveries_due = asyncio.Event()
+        self._loops = [
+            loop.create_task(self._claim_loop()),
+            loop.create_task(self._sweep_loop()),
+            # webhooks are delivered here, never in a request; a task's start and end wake the loop
+            loop.create_task(webhook_dispatch.run_forever(deliveries, settings, self.deliveries_due)),
+        ]
 
     async def _index_video(self, project: str, collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Store a finished video's tracks (image space) and described segments (text space) in the
@@ -101,6 +114,7 @@ class TaskWorker:
                         max_running_per_project=self.settings.max_running_tasks_per_project,
                     )
                 if task is not None:
+                    self.deliveries_due.set()  # its task.started
                     job = asyncio.get_running_loop().create_task(self.runner.run(task))
                     self.running[task.id] = job
                     job.add_done_callback(functools.partial(self._finished, task.id))
@@ -114,11 +128,13 @@ class TaskWorker:
     def _finished(self, task_id: str, _job: object = None) -> None:
         self.running.pop(task_id, None)
         self.wakeup.set()
+        self.deliveries_due.set()  # its terminal event
 
     async def _sweep_loop(self) -> None:
         while True:
             try:
                 await asyncio.to_thread(sweep, self.tasks, self.archive, self.settings)
+                await asyncio.to_thread(self.events.purge_before, time.time() - self.settings.events_retention_s)
                 self.metrics.queue(await asyncio.to_thread(self.tasks.counts_by_status))
             except Exception:
                 logger.exception("sweep failed")

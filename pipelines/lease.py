@@ -30,10 +30,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from contract.errors import ErrorCode, VisionGridError
+from contract.events import EventType
 from pipelines.chunks import DONE_DATA, error_object, sse_event, terminal_chunk
 from pipelines.decode import DecodeStats
 from store.archive import Archive, ArchiveTaskMissingError
-from store.records import TaskRecord
+from store.events import EventLog, task_payload
+from store.records import TaskKind, TaskRecord
 from store.tasks import TaskStore
 from visiongrid.settings import Settings
 
@@ -55,9 +57,19 @@ class TaskLease:
     replica share no mutable state; the work loops (video, image batch) read and update it."""
 
     def __init__(
-        self, task: TaskRecord, *, tasks: TaskStore, archive: Archive, settings: Settings, runner_id: str
+        self,
+        task: TaskRecord,
+        *,
+        tasks: TaskStore,
+        archive: Archive,
+        settings: Settings,
+        runner_id: str,
+        events: EventLog | None = None,
     ) -> None:
         self.task = task
+        self.events = events
+        self._progress_sent_at = time.monotonic()
+        self._progress_sent = 0
         self.tasks = tasks
         self.archive = archive
         self.settings = settings
@@ -166,9 +178,24 @@ class TaskLease:
             self.lose_claim("reaped, deleted or finished elsewhere")
             return
         self.last_beat_ok = sent  # measured before the call: the stored heartbeat_at is at least this recent
+        await self._progress_event(record)
         if record.status == "cancelling" and not self.cancel_requested:
             self.cancel_requested = True
             self.stop_event.set()
+
+    async def _progress_event(self, record: TaskRecord) -> None:
+        """``task.progress`` of a video task: when frames advanced, at most once per ``progress_event_interval_s``."""
+        if self.events is None or record.kind is not TaskKind.VIDEO or self.processed == self._progress_sent:
+            return
+        if time.monotonic() - self._progress_sent_at < self.settings.progress_event_interval_s:
+            return
+        self._progress_sent_at, self._progress_sent = time.monotonic(), self.processed
+        try:
+            await asyncio.to_thread(
+                self.events.emit, record.project, EventType.TASK_PROGRESS, task_payload(record), record.id
+            )
+        except Exception:  # progress is best-effort; the terminal event is not (it is in finish's transaction)
+            logger.warning("task %s: progress event failed", self.task.id, exc_info=True)
 
     def lose_claim(self, why: str) -> None:
         if not self.claim_lost:

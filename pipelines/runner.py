@@ -26,6 +26,7 @@ from pipelines.lease import CLAIM_LOST, TaskLease
 from pipelines.track_index import VideoIndexer
 from pipelines.video_run import VideoRun
 from store.archive import Archive
+from store.events import EventLog
 from store.records import TaskKind, TaskRecord
 from store.tasks import TaskStore
 from visiongrid.settings import Settings
@@ -69,7 +70,9 @@ class TaskRunner:
         metrics: RunnerMetrics | None = None,
         vlm: VLMDescriber | None = None,
         index_video: VideoIndexer | None = None,
+        events: EventLog | None = None,
     ) -> None:
+        self.events = events
         self.tasks = tasks
         self.archive = archive
         self.models = models
@@ -95,7 +98,12 @@ class TaskRunner:
         and the ``CancelledError`` propagates; the task stays ``running`` until the reaper ends it.
         """
         lease = TaskLease(
-            task, tasks=self.tasks, archive=self.archive, settings=self.settings, runner_id=self.runner_id
+            task,
+            tasks=self.tasks,
+            archive=self.archive,
+            settings=self.settings,
+            runner_id=self.runner_id,
+            events=self.events,
         )
         try:
             status = await lease.hold(self._job(lease))

@@ -157,4 +157,5 @@ class VectorCollection(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+from store import event_tables as _event_tables  # noqa: E402,F401 - registers the event and webhook tables
 from store import platform_tables as _platform_tables  # noqa: E402,F401 - registers the platform tables on Base

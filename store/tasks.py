@@ -22,9 +22,11 @@ from ulid import ULID
 
 from contract.errors import ErrorCode
 from store.db import write_transaction
+from store.events import task_event
 from store.records import ACTIVE_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, TaskKind, TaskRecord
 from store.tables import ArchiveEvent, Task, to_utc, utcnow
 from store.task_cursor import TaskQueryError, decode_cursor, encode_cursor, utc_bound
+from store.webhooks import insert_task_webhook
 
 __all__ = ["TaskKind", "TaskQueryError", "TaskStore"]
 
@@ -69,10 +71,12 @@ class TaskStore:
         staged_media: builtins.list[str] | None = None,
         kind: TaskKind | str = TaskKind.VIDEO,
         deadline: tuple[float | None, float | None] = (None, None),
+        webhook: tuple[str, str | None] | None = None,
     ) -> TaskRecord:
         """A new pending task of ``kind``: its prefix + ULID, so ids sort by creation time. Both kinds go
         through the same queue and runners. ``kind`` may still be given as an id prefix (``"ib_"``).
-        ``deadline`` is (seconds of processing allowed, seconds the client asked for)."""
+        ``deadline`` is (seconds of processing allowed, seconds the client asked for); ``webhook`` (url,
+        secret) is the task's per-request webhook, stored in the same transaction."""
         task_id = f"{TaskKind.coerce(kind).prefix}{ULID()}"
         with write_transaction(self._engine) as conn:
             conn.execute(
@@ -91,6 +95,8 @@ class TaskStore:
                     requested_processing_time_s=deadline[1],
                 )
             )
+            if webhook is not None:
+                insert_task_webhook(conn, project, task_id, *webhook)
             record = _fetch(conn, task_id)
         assert record is not None
         return record
@@ -214,7 +220,7 @@ class TaskStore:
                         .values(status="running", runner_id=runner_id, started_at=now, heartbeat_at=now)
                     )
                     if claimed.rowcount == 1:
-                        return _fetch(conn, task_id)
+                        return task_event(conn, _fetch(conn, task_id))
 
     def heartbeat(
         self,
@@ -287,6 +293,8 @@ class TaskStore:
                 .where(Task.id == task_id, Task.runner_id == runner_id, Task.status.in_(_ACTIVE))
                 .values(**values)
             )
+            if updated.rowcount == 1:
+                task_event(conn, _fetch(conn, task_id))
             return updated.rowcount == 1
 
     # --- clients ----------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ class TaskStore:
                     sa.update(Task).where(Task.id == task_id, Task.status == record.status).values(**values)
                 )
                 if updated.rowcount == 1:
-                    return _fetch(conn, task_id)
+                    return task_event(conn, _fetch(conn, task_id))  # pending → cancelled is an event
         return self.get(project, task_id)
 
     def delete(self, project: str, task_id: str) -> TaskRecord | None:
@@ -365,7 +373,7 @@ class TaskStore:
                     .values(finished_at=now, **values)
                 )
                 if updated.rowcount == 1:
-                    record = _fetch(conn, task_id)
+                    record = task_event(conn, _fetch(conn, task_id))
                     if record is not None:
                         reaped.append(record)
         return reaped

@@ -24,6 +24,8 @@ from sqlalchemy.engine import Engine, Row
 from ulid import ULID
 
 from contract.errors import ErrorCode, VisionGridError
+from contract.events import EventType
+from store import events
 from store.db import write_transaction
 from store.objects import MAX_PART_NUMBER, ObjectStore, ObjectTooLarge, normalise_path
 from store.tables import Upload, utcnow
@@ -230,11 +232,14 @@ class UploadStore:
                 "sha256",
             )
         with write_transaction(self._engine) as conn:
-            conn.execute(
+            done = conn.execute(
                 sa.update(Upload)
                 .where(Upload.id == record.id, Upload.status == "open")
                 .values(status="completed", completed_at=utcnow())
-            )
+            ).rowcount
+            if done:  # the event exactly when the upload became complete (a retried finalize sends none)
+                payload = {"upload_id": record.id, "path": record.path, "size": record.size, "sha256": record.sha256}
+                events.record(conn, record.project, EventType.UPLOAD_FINALIZED, payload)
         return record.path
 
     def _sha256(self, record: UploadRecord) -> str:

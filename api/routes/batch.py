@@ -22,7 +22,7 @@ from contract.steps import step_as_written
 from contract.vision import BatchCreated, BatchRequest, BatchView
 from pipelines.plan import check_resources
 from pipelines.step_specs import plan_steps
-from store import media
+from store import media, media_fetch
 from store.records import TaskKind, TaskRecord
 
 router = APIRouter(prefix="/v1/vision", tags=["vision"])
@@ -76,6 +76,8 @@ async def create_batch(
         message = f"at most {settings.max_batch_images} images per batch"
         raise APIError(ErrorCode.TOO_MANY_IMAGES, message, "images")
     check_resources(plan_steps(body.steps), body.model, settings)
+    if body.webhook is not None:
+        await run_in_threadpool(media_fetch.check_url_allowed, body.webhook.url, settings, "webhook.url")
     services.objects_or_raise()
     items, staged = await run_in_threadpool(_stage_batch, body, services, project)
     request = {

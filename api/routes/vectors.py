@@ -19,6 +19,7 @@ from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError, error_responses, not_found
 from api.services import Services
 from contract.errors import ErrorCode, VisionGridError
+from contract.events import EventType
 from contract.filters import Where, all_of, where_to_json
 from contract.vectors import (
     Collection,
@@ -175,6 +176,9 @@ async def index_items(
         items.append(item.model_dump(exclude_none=True))
     record = await _collection(services, project, collection_id)
     result: dict[str, Any] = await call(services, "index_items", record, project, items)
+    if services.events is not None:
+        payload = {"collection_id": record.id, "name": record.name, "items": len(items), **result}
+        await run_in_threadpool(services.events.emit, project, EventType.COLLECTION_INDEXED, payload)
     return IndexResult(collection=record.id, **result)
 
 

@@ -30,11 +30,13 @@ from pipelines.local_models import LocalModels
 from store.archive import Archive
 from store.collections import CollectionStore
 from store.db import _dispose_engines, open_engine
+from store.events import EventLog
 from store.keys import KeyStore
 from store.objects import ObjectStore
 from store.tables import Upload
 from store.tasks import TaskStore
 from store.uploads import UploadStore
+from store.webhooks import WebhookStore
 from visiongrid.s3_server import free_ports
 from visiongrid.settings import Settings
 
@@ -139,6 +141,8 @@ def make_api(stores: _Stores) -> ApiFactory:
             models=stores.models,
             collections=stores.collections,
             vectors=None,
+            webhooks=WebhookStore(stores.engine),
+            events=EventLog(stores.engine),
         )
         return Api(create_app(services), services, stores.engine, project, other, key, other_key)
 
