@@ -36,6 +36,7 @@ from benchmarks._report import report  # noqa: E402
 from pipelines import webhook_dispatch  # noqa: E402
 from store.db import open_engine  # noqa: E402
 from store.keys import KeyStore  # noqa: E402
+from store.rate_limits import RateLimitStore  # noqa: E402
 from store.tasks import TaskStore  # noqa: E402
 from store.webhook_deliveries import DeliveryQueue  # noqa: E402
 from store.webhooks import WebhookStore  # noqa: E402
@@ -88,6 +89,35 @@ def webhook_latency(settings: Settings, count: int) -> dict[str, list[float]]:
     return latencies
 
 
+def flood_isolation(url: str, victim: str, flooder: str, count: int) -> dict[str, list[float]]:
+    """One project's GET latency alone and while another project floods the same replica with requests
+    its limit refuses (429s), plus the flooder's 429 latency (what the limiter costs per refused call)."""
+    timings: dict[str, list[float]] = {"alone": [], "flooded": [], "429": []}
+    stop = threading.Event()
+
+    def flood() -> None:
+        with httpx.Client(headers={"Authorization": f"Bearer {flooder}"}, timeout=30) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                status = client.get(f"{url}/v1/video/tasks", params={"limit": 1}).status_code
+                if status == 429:
+                    timings["429"].append((time.perf_counter() - started) * 1000)
+
+    with httpx.Client(headers={"Authorization": f"Bearer {victim}"}, timeout=30) as client:
+        for phase in ("alone", "flooded"):
+            flooders = [threading.Thread(target=flood) for _ in range(2 if phase == "flooded" else 0)]
+            for thread in flooders:
+                thread.start()
+            for _ in range(count):
+                started = time.perf_counter()
+                client.get(f"{url}/v1/video/tasks", params={"limit": 1}).raise_for_status()
+                timings[phase].append((time.perf_counter() - started) * 1000)
+            stop.set()
+            for thread in flooders:
+                thread.join()
+    return timings
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -120,6 +150,10 @@ def main() -> None:
                 if index >= 20:
                     timings[f"get {name}"].append(get_ms)
                     timings[f"post {name}"].append(post_ms)
+    keys = KeyStore(open_engine(on.resolved_database_url()))
+    _, flooder = keys.create("bench-flooder", ("admin",))
+    RateLimitStore(open_engine(on.resolved_database_url())).set_limit("bench-flooder", "video", 5)
+    flood = flood_isolation(on_url, key, flooder, args.requests // 2)
     on_server.should_exit = off_server.should_exit = True
     hooks_settings = on.model_copy(update={"allow_private_urls": True})
     latencies = webhook_latency(hooks_settings, args.webhooks)
@@ -144,6 +178,24 @@ def main() -> None:
                 "met" if added <= 2.0 else "NOT met (target ≤ +2 ms p50)",
             ]
         )
+    for phase, label in (("alone", "alone"), ("flooded", "while another project floods (2 clients, all 429)")):
+        samples = flood[phase]
+        rows.append(
+            [
+                f"GET of one project, {label}",
+                f"{statistics.median(samples):.2f} ms",
+                f"{percentile(samples, 0.99):.2f} ms",
+                "-",
+            ]
+        )
+    rows.append(
+        [
+            "the flooder's refused GET (429: the limiter's cost)",
+            f"{statistics.median(flood['429']):.2f} ms",
+            f"{percentile(flood['429'], 0.99):.2f} ms",
+            f"{len(flood['429'])} refused",
+        ]
+    )
     for mode, label in (("woken", "woken by the finish, as in the worker"), ("polled", "polled only")):
         samples = [seconds * 1000 for seconds in latencies[mode]]
         rows.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import urllib.request
 from collections import defaultdict
+from typing import Any
 
 import ray
 from ray import serve
@@ -19,6 +20,7 @@ from deployments.detector import DetectorDeployment
 from deployments.embedder import EmbedderDeployment
 from deployments.face import FaceDeployment
 from deployments.ocr import OCRDeployment
+from deployments.scaling import replica_options
 from deployments.step_models import ServeStepModels
 from deployments.text_embedder import TextEmbedderDeployment
 from deployments.vectors import VectorsDeployment
@@ -117,26 +119,36 @@ def serve_load() -> list[DeploymentLoad]:
     return loads
 
 
+def _scaled(deployment: Any, settings: Settings, name: str, **options: Any) -> Any:
+    """``deployment.options(...)`` with its replica options (autoscaling) from the settings."""
+    return deployment.options(**options, **replica_options(settings, name))
+
+
 def build_app(settings: Settings) -> serve.Application:
     """Ingress → TaskWorker → model deployments (detector, OCR, appearance embedder, face), plus the
     vectors deployment (the only Chroma client) and its text embedder; every replica has a fractional
     CPU share so the graph fits on a 2-core machine (a default 1-CPU replica each would never start).
     The ingress calls the models directly for the synchronous vision endpoints."""
-    detector = DetectorDeployment.options(  # type: ignore[attr-defined]
-        num_replicas=settings.detector_replicas,
+    detector = _scaled(
+        DetectorDeployment,
+        settings,
+        "detector",
         ray_actor_options={"num_cpus": settings.detector_num_cpus},
         max_ongoing_requests=max(8, settings.detector_max_batch_size * 4),
     ).bind(settings)
-    model_options = {
+    model_options: dict[str, Any] = {
         "ray_actor_options": {"num_cpus": settings.model_num_cpus},
         "max_ongoing_requests": max(16, settings.model_max_batch_size * 4),
     }
-    ocr = OCRDeployment.options(**model_options).bind(settings)  # type: ignore[attr-defined]
-    embedder = EmbedderDeployment.options(**model_options).bind(settings)  # type: ignore[attr-defined]
-    face = FaceDeployment.options(**model_options).bind(settings)  # type: ignore[attr-defined]
-    vector_options = {"ray_actor_options": {"num_cpus": settings.vectors_num_cpus}, "max_ongoing_requests": 64}
-    text_embedder = TextEmbedderDeployment.options(**vector_options).bind(settings)  # type: ignore[attr-defined]
-    vectors = VectorsDeployment.options(**vector_options).bind(  # type: ignore[attr-defined]
+    ocr = _scaled(OCRDeployment, settings, "ocr", **model_options).bind(settings)
+    embedder = _scaled(EmbedderDeployment, settings, "embedder", **model_options).bind(settings)
+    face = _scaled(FaceDeployment, settings, "face", **model_options).bind(settings)
+    vector_options: dict[str, Any] = {
+        "ray_actor_options": {"num_cpus": settings.vectors_num_cpus},
+        "max_ongoing_requests": 64,
+    }
+    text_embedder = _scaled(TextEmbedderDeployment, settings, "text_embedder", **vector_options).bind(settings)
+    vectors = _scaled(VectorsDeployment, settings, "vectors", **vector_options).bind(
         settings, detector, ocr, embedder, face, text_embedder
     )
     worker = TaskWorker.options(  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models import MODELS_DIR
@@ -56,6 +56,42 @@ class VLMProviderConfig(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an http(s) base URL like http://host:8000/v1, got {url!r}")
         return url.rstrip("/")
+
+
+class Scaling(BaseModel):
+    """Ray Serve autoscaling of one model deployment (``VISIONGRID_SCALING_OCR='{"min_replicas": 1}'``).
+
+    ``min_replicas: 0`` scales the deployment to zero when idle: on a 2-core machine an idle replica
+    still costs CPU (the detect-only path fell from 0.77x to 0.59x of the bare loop when the idle
+    vision and vector replicas were added). The first request then waits for a replica to start
+    (Ray Serve queues it; nothing times out) — the cold start ``benchmarks/run.py`` measures.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(1, ge=1, le=1000)
+    initial_replicas: int | None = Field(None, ge=0, le=1000, description="replicas at start (default: min)")
+    target_ongoing_requests: float = Field(4.0, gt=0, allow_inf_nan=False, description="per replica, to scale on")
+    upscale_delay_s: float = Field(2.0, ge=0, allow_inf_nan=False)
+    downscale_delay_s: float = Field(60.0, ge=0, allow_inf_nan=False, description="idle this long before scaling down")
+    downscale_to_zero_delay_s: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="idle this long before the last replica goes (default: downscale_delay_s)",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
+            raise ValueError("initial_replicas must lie between min_replicas and max_replicas")
+        return self
+
+
+_SCALE_TO_ZERO = Scaling(min_replicas=0, max_replicas=2, target_ongoing_requests=8.0)
 
 
 class Settings(BaseSettings):
@@ -211,7 +247,15 @@ class Settings(BaseSettings):
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs a local Ray may use; default all")
     metrics_export_port: int = Field(8089, ge=1, le=65535, description="Prometheus scrape port of Ray")
     ingress_max_ongoing_requests: int = Field(1000, ge=1, description="open SSE streams must never block calls")
-    detector_replicas: int = Field(1, ge=1)
+    autoscaling_enabled: bool = Field(
+        True, description="Ray Serve autoscaling of the model deployments; false: each runs max(1, min_replicas)"
+    )
+    scaling_detector: Scaling = Field(Scaling(min_replicas=1, max_replicas=2, target_ongoing_requests=8.0))
+    scaling_ocr: Scaling = Field(_SCALE_TO_ZERO, description="idle OCR scales to zero")
+    scaling_embedder: Scaling = Field(_SCALE_TO_ZERO, description="the appearance embedder (feature step)")
+    scaling_face: Scaling = Field(_SCALE_TO_ZERO)
+    scaling_text_embedder: Scaling = Field(_SCALE_TO_ZERO)
+    scaling_vectors: Scaling = Field(_SCALE_TO_ZERO, description="the vectors deployment (the Chroma client)")
     detector_num_cpus: float = Field(
         1.3, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
     )

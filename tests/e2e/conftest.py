@@ -21,7 +21,7 @@ from store.db import open_engine
 from store.keys import KeyStore
 from tests.clips import write_walking_person_clip
 from tests.vlm_standin import StandInVLM
-from visiongrid.settings import Settings
+from visiongrid.settings import Scaling, Settings
 
 
 def free_port() -> int:
@@ -121,6 +121,14 @@ def service(
         # a batch waits for company here, so two concurrent tasks batch deterministically (production
         # default 0: take what queued while the model ran)
         detector_batch_wait_s=0.03,
+        # replicas fixed at one, so no test waits on a cold start or a scale-down mid-suite; except face,
+        # which starts at zero and stays up once woken (tests/e2e/test_autoscaling.py runs first)
+        scaling_detector=Scaling(min_replicas=1, max_replicas=1),
+        scaling_ocr=Scaling(min_replicas=1, max_replicas=1),
+        scaling_embedder=Scaling(min_replicas=1, max_replicas=1),
+        scaling_text_embedder=Scaling(min_replicas=1, max_replicas=1),
+        scaling_vectors=Scaling(min_replicas=1, max_replicas=1),
+        scaling_face=Scaling(min_replicas=0, max_replicas=1, upscale_delay_s=0.0, downscale_to_zero_delay_s=3600.0),
         model_batch_wait_s=0.03,
         vlm_providers=[
             {"name": "flaky-vlm", "url": providers.flaky.url, "model": "flaky-model", "timeout_s": 2.0},

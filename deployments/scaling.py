@@ -1,0 +1,43 @@
+"""Replica options of each model deployment from ``Settings.scaling_<name>``: Ray Serve's
+``autoscaling_config`` (min/max/initial replicas, target ongoing requests, up/downscale delays), or a
+fixed ``num_replicas`` when ``autoscaling_enabled`` is off.
+
+Scaled-to-zero deployments (OCR, face, the appearance and text embedders, vectors by default) hold
+no CPU while a workload does not use them; the first request waits for a replica (Ray Serve queues
+requests to a deployment with none and scales it up at once).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from visiongrid.settings import Scaling, Settings
+
+__all__ = ["DEPLOYMENTS", "replica_options", "scaling_of"]
+
+#: The model deployments that autoscale, by their settings name (``scaling_<name>``).
+DEPLOYMENTS: Final[tuple[str, ...]] = ("detector", "ocr", "embedder", "face", "text_embedder", "vectors")
+
+
+def scaling_of(settings: Settings, name: str) -> Scaling:
+    scaling: Scaling = getattr(settings, f"scaling_{name}")
+    return scaling
+
+
+def replica_options(settings: Settings, name: str) -> dict[str, Any]:
+    """The ``.options(...)`` replica part of deployment ``name``."""
+    scaling = scaling_of(settings, name)
+    if not settings.autoscaling_enabled:
+        fixed = scaling.initial_replicas if scaling.initial_replicas is not None else scaling.min_replicas
+        return {"num_replicas": max(1, fixed)}
+    config: dict[str, Any] = {
+        "min_replicas": scaling.min_replicas,
+        "max_replicas": scaling.max_replicas,
+        "initial_replicas": scaling.initial_replicas if scaling.initial_replicas is not None else scaling.min_replicas,
+        "target_ongoing_requests": scaling.target_ongoing_requests,
+        "upscale_delay_s": scaling.upscale_delay_s,
+        "downscale_delay_s": scaling.downscale_delay_s,
+    }
+    if scaling.downscale_to_zero_delay_s is not None:
+        config["downscale_to_zero_delay_s"] = scaling.downscale_to_zero_delay_s
+    return {"autoscaling_config": config}
