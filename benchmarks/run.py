@@ -19,16 +19,23 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# run as a script, this folder is sys.path[0], where benchmarks/platform.py would shadow the stdlib
+# ``platform``: import from the repository root instead
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 from benchmarks._report import markdown_table, report  # noqa: E402
 from benchmarks._runner_api import ColdStart, TaskRun  # noqa: E402
 from benchmarks._runner_local import ModelOnly  # noqa: E402
+
+if TYPE_CHECKING:
+    import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT / ".cache" / "media"
@@ -120,7 +127,7 @@ class Results:
     errors: list[str] = field(default_factory=list)
 
 
-def rows_of(results: Results, frames: int, requests: int) -> list[list[str]]:
+def rows_of(results: Results, frames: int) -> list[list[str]]:
     """The table's rows: ceilings first, then end-to-end with ratios, then latency and cold start."""
     rows: list[list[str]] = [["backend", "onnxruntime providers in use", results.backend, "-"]]
     model_best = None
@@ -174,7 +181,9 @@ def measure_local(args: argparse.Namespace, results: Results) -> None:
     results.backend = f"{backend_of(results.model.providers)} ({', '.join(results.model.providers)})"
 
 
-def measure_api(client: Any, args: argparse.Namespace, media_url: str, results: Results, cold: Any) -> None:
+def measure_api(
+    client: httpx.Client, args: argparse.Namespace, media_url: str, results: Results, cold: Callable[[], ColdStart]
+) -> None:
     """Cold start first (nothing has touched OCR yet), then the task runs, then sync detect latency."""
     from benchmarks._runner_api import call, detect_latency, find_backend, run_tasks
 
@@ -221,7 +230,7 @@ def run_local(args: argparse.Namespace, results: Results) -> list[str]:
     overrides = scale_to_zero_overrides()
     settings = local_settings(ROOT, max(args.concurrency), overrides)
     media_url = args.media_url or serve_file_over_http(args.clip)
-    hook = wait_for_zero() if overrides else None
+    hook = wait_for_zero() if overrides is not None else None
     try:
         base, key = start_service(settings)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
@@ -233,7 +242,7 @@ def run_local(args: argparse.Namespace, results: Results) -> list[str]:
         "API rows: the real service started here (visiongrid.serving.start: Ray + Serve, free ports), "
         f"max_running_tasks = tasks_per_worker = {max(args.concurrency)}, detector_num_cpus "
         f"{settings.detector_num_cpus}, detector_max_batch_size {settings.detector_max_batch_size}, "
-        "rate limits raised out of the way; tasks read the clip from a loopback HTTP server."
+        "rate limits raised out of the way, Ray dashboard off; tasks read the clip from a loopback HTTP server."
     ]
 
 
@@ -264,9 +273,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = Results()
     if not args.skip_local:
         measure_local(args, results)
-        print(f"ceilings: decode {results.decode_fps:.1f}, model {results.model.fps if results.model else {}}")
+        model = results.model.fps if results.model else {}
+        print(f"ceilings: decode {results.decode_fps:.1f} frames/s, model {model}", file=sys.stderr)
     where = run_remote(args, results) if args.url else run_local(args, results)
-    rows = rows_of(results, args.frames, args.requests)
+    rows = rows_of(results, args.frames)
     notes = notes_of(args, results, where)
     title = "Benchmark runner (benchmarks/run.py" + (" --quick" if args.quick else "") + ")"
     if args.no_append:

@@ -20,7 +20,7 @@ from deployments.detector import DetectorDeployment
 from deployments.embedder import EmbedderDeployment
 from deployments.face import FaceDeployment
 from deployments.ocr import OCRDeployment
-from deployments.scaling import replica_options
+from deployments.scaling import actor_options, replica_options
 from deployments.step_models import ServeStepModels
 from deployments.text_embedder import TextEmbedderDeployment
 from deployments.vectors import VectorsDeployment
@@ -119,9 +119,10 @@ def serve_load() -> list[DeploymentLoad]:
     return loads
 
 
-def _scaled(deployment: Any, settings: Settings, name: str, **options: Any) -> Any:
-    """``deployment.options(...)`` with its replica options (autoscaling) from the settings."""
-    return deployment.options(**options, **replica_options(settings, name))
+def _scaled(deployment: Any, settings: Settings, name: str, num_cpus: float, **options: Any) -> Any:
+    """``deployment.options(...)`` with its replica options (autoscaling) and placement from the settings."""
+    actor = actor_options(settings, name, num_cpus)
+    return deployment.options(**options, ray_actor_options=actor, **replica_options(settings, name))
 
 
 def build_app(settings: Settings) -> serve.Application:
@@ -133,18 +134,18 @@ def build_app(settings: Settings) -> serve.Application:
         DetectorDeployment,
         settings,
         "detector",
-        ray_actor_options={"num_cpus": settings.detector_num_cpus},
+        settings.detector_num_cpus,
         max_ongoing_requests=max(8, settings.detector_max_batch_size * 4),
     ).bind(settings)
     model_options: dict[str, Any] = {
-        "ray_actor_options": {"num_cpus": settings.model_num_cpus},
+        "num_cpus": settings.model_num_cpus,
         "max_ongoing_requests": max(16, settings.model_max_batch_size * 4),
     }
     ocr = _scaled(OCRDeployment, settings, "ocr", **model_options).bind(settings)
     embedder = _scaled(EmbedderDeployment, settings, "embedder", **model_options).bind(settings)
     face = _scaled(FaceDeployment, settings, "face", **model_options).bind(settings)
     vector_options: dict[str, Any] = {
-        "ray_actor_options": {"num_cpus": settings.vectors_num_cpus},
+        "num_cpus": settings.vectors_num_cpus,
         "max_ongoing_requests": 64,
     }
     text_embedder = _scaled(TextEmbedderDeployment, settings, "text_embedder", **vector_options).bind(settings)
@@ -152,7 +153,11 @@ def build_app(settings: Settings) -> serve.Application:
         settings, detector, ocr, embedder, face, text_embedder
     )
     worker = TaskWorker.options(  # type: ignore[attr-defined]
-        num_replicas=settings.task_workers, ray_actor_options={"num_cpus": 0.1}
+        num_replicas=settings.task_workers,
+        ray_actor_options={
+            "num_cpus": 0.1,
+            **({"resources": settings.task_worker_resources} if settings.task_worker_resources else {}),
+        },
     ).bind(settings, detector, ocr, embedder, face, vectors)
     return Ingress.options(  # type: ignore[attr-defined]
         max_ongoing_requests=settings.ingress_max_ongoing_requests, ray_actor_options={"num_cpus": 0.1}

@@ -13,7 +13,11 @@ LATENCY_BOUNDARIES_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]
 
 
 class ServeRunnerMetrics:
-    """Implements ``pipelines.runner.RunnerMetrics`` plus the queue gauges a worker updates."""
+    """Implements ``pipelines.runner.RunnerMetrics`` and ``ErrorMetrics``, plus the queue gauges a worker updates.
+
+    The Grafana dashboard (``tools/grafana_dashboard.py``, ``METRICS``) lists every name here; a test
+    keeps the two in step.
+    """
 
     def __init__(self) -> None:
         self.frames = metrics.Counter(
@@ -21,6 +25,11 @@ class ServeRunnerMetrics:
         )
         self.tasks_finished = metrics.Counter(
             "visiongrid_tasks_finished_total", description="tasks that reached a terminal status", tag_keys=("status",)
+        )
+        self.task_errors = metrics.Counter(
+            "visiongrid_task_errors_total",
+            description="failed tasks by error code (contract.errors.ErrorCode)",
+            tag_keys=("code",),
         )
         self.step_latency = metrics.Histogram(
             "visiongrid_step_latency_seconds",
@@ -40,6 +49,10 @@ class ServeRunnerMetrics:
 
     def task_finished(self, status: str) -> None:
         self.tasks_finished.inc(tags={"status": status})
+
+    def task_failed(self, code: str) -> None:
+        """``pipelines.runner.ErrorMetrics``: one failed task, by the error code its record carries."""
+        self.task_errors.inc(tags={"code": code})
 
     def queue(self, counts: dict[str, int]) -> None:
         for status, count in counts.items():

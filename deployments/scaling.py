@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from visiongrid.settings import Scaling, Settings
 
-__all__ = ["DEPLOYMENTS", "replica_options", "scaling_of"]
+__all__ = ["DEPLOYMENTS", "actor_options", "replica_options", "scaling_of"]
 
 #: The model deployments that autoscale, by their settings name (``scaling_<name>``).
 DEPLOYMENTS: Final[tuple[str, ...]] = ("detector", "ocr", "embedder", "face", "text_embedder", "vectors")
@@ -22,6 +22,16 @@ DEPLOYMENTS: Final[tuple[str, ...]] = ("detector", "ocr", "embedder", "face", "t
 def scaling_of(settings: Settings, name: str) -> Scaling:
     scaling: Scaling = getattr(settings, f"scaling_{name}")
     return scaling
+
+
+def actor_options(settings: Settings, name: str, num_cpus: float) -> dict[str, Any]:
+    """``ray_actor_options`` of deployment ``name``: its CPU share and the custom resources that place it
+    (a node type's resource in cluster.yaml, e.g. ``visiongrid_cpu``)."""
+    options: dict[str, Any] = {"num_cpus": num_cpus}
+    resources = scaling_of(settings, name).resources
+    if resources:
+        options["resources"] = dict(resources)
+    return options
 
 
 def replica_options(settings: Settings, name: str) -> dict[str, Any]:

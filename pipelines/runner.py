@@ -15,9 +15,10 @@ cancellation of ``run()`` propagates, after cleanup, as asyncio requires.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pipelines.batch_run import BATCH_ITEM_OBJECT, BatchRun
 from pipelines.describe import VLMDescriber
@@ -31,7 +32,15 @@ from store.records import TaskKind, TaskRecord
 from store.tasks import TaskStore
 from visiongrid.settings import Settings
 
-__all__ = ["BATCH_ITEM_OBJECT", "CLAIM_LOST", "NullMetrics", "RunnerMetrics", "TaskRunner", "VideoIndexer"]
+__all__ = [
+    "BATCH_ITEM_OBJECT",
+    "CLAIM_LOST",
+    "ErrorMetrics",
+    "NullMetrics",
+    "RunnerMetrics",
+    "TaskRunner",
+    "VideoIndexer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +53,13 @@ class RunnerMetrics(Protocol):
     def frame_processed(self, step: str, seconds: float) -> None: ...
 
     def task_finished(self, status: str) -> None: ...
+
+
+@runtime_checkable
+class ErrorMetrics(Protocol):
+    """Optional extra on a ``RunnerMetrics``: failed tasks counted by their error code (errors by code)."""
+
+    def task_failed(self, code: str) -> None: ...
 
 
 class NullMetrics:
@@ -112,9 +128,16 @@ class TaskRunner:
             status = await lease.fail_internal(exc)
         try:
             self.metrics.task_finished(status)
+            if status == "failed" and isinstance(self.metrics, ErrorMetrics):
+                self.metrics.task_failed(await self._error_code(task.id))
         except Exception:
             logger.warning("metrics.task_finished failed", exc_info=True)
         return status
+
+    async def _error_code(self, task_id: str) -> str:
+        """The failed task's code as ``finish`` recorded it (one read, failures only); ``unknown`` if none."""
+        record = await asyncio.to_thread(self.tasks.get_any, task_id)
+        return record.error_code if record is not None and record.error_code else "unknown"
 
     def _job(self, lease: TaskLease) -> Callable[[], Awaitable[str]]:
         """What the task's kind runs (an id no kind owns raises, and fails the task as an internal error)."""

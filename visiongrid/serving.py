@@ -44,6 +44,15 @@ def ensure_local_chroma(settings: Settings) -> None:
         atexit.register(stop_local_chroma, proc)
 
 
+def dashboard_line(settings: Settings, url: str | None) -> str:
+    """What start-up prints about the Ray dashboard (operators look there first)."""
+    if url:
+        return f"Ray dashboard: http://{url}" if not url.startswith("http") else f"Ray dashboard: {url}"
+    if not settings.ray_dashboard and not settings.ray_address:
+        return "Ray dashboard: off (VISIONGRID_RAY_DASHBOARD=false)"
+    return "Ray dashboard: not available on this node (see the Ray logs)"
+
+
 def start(settings: Settings, *, blocking: bool = False) -> None:
     """Connect to (or start) Ray, start Serve's HTTP proxy and deploy the app.
 
@@ -62,14 +71,17 @@ def start(settings: Settings, *, blocking: bool = False) -> None:
     ensure_local_chroma(settings)
     if not ray.is_initialized():
         if settings.ray_address:
-            ray.init(address=settings.ray_address, log_to_driver=False)
+            context = ray.init(address=settings.ray_address, log_to_driver=False)
         else:
-            ray.init(
-                include_dashboard=False,
+            context = ray.init(
+                include_dashboard=settings.ray_dashboard,
+                dashboard_host=settings.ray_dashboard_host,
+                dashboard_port=settings.ray_dashboard_port,
                 log_to_driver=False,
                 num_cpus=None if settings.ray_num_cpus is None else int(settings.ray_num_cpus),
                 object_store_memory=OBJECT_STORE_BYTES,
                 _metrics_export_port=settings.metrics_export_port,
             )
+        print(dashboard_line(settings, getattr(context, "dashboard_url", None)), flush=True)
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="visiongrid", route_prefix="/", blocking=blocking)

@@ -75,6 +75,9 @@ class Scaling(BaseModel):
     target_ongoing_requests: float = Field(4.0, gt=0, allow_inf_nan=False, description="per replica, to scale on")
     upscale_delay_s: float = Field(2.0, ge=0, allow_inf_nan=False)
     downscale_delay_s: float = Field(60.0, ge=0, allow_inf_nan=False, description="idle this long before scaling down")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description='custom Ray resources per replica, to place it (e.g. {"visiongrid_gpu": 0.1})'
+    )
     downscale_to_zero_delay_s: float | None = Field(
         None,
         ge=0,
@@ -203,6 +206,9 @@ class Settings(BaseSettings):
         86400.0, gt=0, allow_inf_nan=False, description="largest Max-Processing-Time honoured; above it is clamped"
     )
     task_workers: int = Field(1, ge=1, description="task worker replicas")
+    task_worker_resources: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources per task worker, to place it (a node type's)"
+    )
     tasks_per_worker: int = Field(2, ge=1, description="tasks one worker replica runs concurrently")
     frame_queue_size: int = Field(8, ge=1, description="decoded frames buffered ahead of the models per task")
     detector_inflight: int = Field(
@@ -245,6 +251,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535, description="HTTP port (not 8000: Chroma's default)")
     ray_address: str = Field("", description="Ray cluster address; empty starts a local Ray")
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs a local Ray may use; default all")
+    ray_dashboard: bool = Field(True, description="start the Ray dashboard with a local Ray (its URL is printed)")
+    ray_dashboard_host: str = Field("127.0.0.1", description="bind address of the Ray dashboard")
+    ray_dashboard_port: int = Field(8265, ge=1, le=65535, description="port of the Ray dashboard")
     metrics_export_port: int = Field(8089, ge=1, le=65535, description="Prometheus scrape port of Ray")
     ingress_max_ongoing_requests: int = Field(1000, ge=1, description="open SSE streams must never block calls")
     autoscaling_enabled: bool = Field(

@@ -96,6 +96,7 @@ def service(
         metrics_export_port=free_port(),
         allow_private_urls=True,
         ray_num_cpus=2,
+        ray_dashboard=False,  # a lean Ray for the suite; tests/test_cluster.py starts one with the dashboard
         max_running_tasks=2,
         max_running_tasks_per_project=2,
         tasks_per_worker=2,
