@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,7 @@ class Services:
     webhooks: WebhookStore | None = None
     events: EventLog | None = None
     live_load: Callable[[], list[DeploymentLoad]] | None = None  # Ray Serve's load per deployment (the ingress's)
+    compute: Callable[[], Awaitable[dict[str, str]]] | None = None  # the detector's backend, asked of a replica
 
     def webhooks_or_raise(self) -> WebhookStore:
         if self.webhooks is None:
@@ -103,6 +104,7 @@ class Services:
         models: StepModels | None = None,
         vectors: Any | None = None,
         live_load: Callable[[], list[DeploymentLoad]] | None = None,
+        compute: Callable[[], Awaitable[dict[str, str]]] | None = None,
     ) -> Services:
         engine = open_engine(settings.resolved_database_url())
         objects = ObjectStore(settings)
@@ -120,4 +122,5 @@ class Services:
             webhooks=WebhookStore(engine),
             events=EventLog(engine),
             live_load=live_load,
+            compute=compute,
         )

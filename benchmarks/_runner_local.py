@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.registry import get_model
+from models.runtime.backend import choose_backend, session_providers
 from models.runtime.detector import Detector
 from pipelines.decode import Sampling, VideoDecoder
 from visiongrid.settings import Settings
@@ -71,7 +72,9 @@ def model_only(
     settings: Settings, clip: Path, frames: int, batches: Sequence[int], threads: int, repeats: int
 ) -> ModelOnly:
     """Letterbox + inference + box decoding per batch size; frames are decoded beforehand."""
-    detector = Detector(get_model(settings.detector_model, settings.models_dir), intra_op_threads=threads, spin=True)
+    providers = session_providers(choose_backend(settings.inference_backend))  # the GPU's where there is one
+    entry = get_model(settings.detector_model, settings.models_dir)
+    detector = Detector(entry, intra_op_threads=threads, spin=True, providers=providers)
     images = load_frames(clip, frames)
     fps: dict[int, float] = {}
     for batch in batches:

@@ -102,6 +102,9 @@ class ChunkDelta(BaseModel):
 class Usage(BaseModel):
     processed_frames: int
     processing_time_ms: int
+    backend: str | None = Field(None, description="cpu | cuda: where the task's models ran")
+    runtime: str | None = Field(None, description="onnxruntime-cpu | onnxruntime-cuda | tensorrt")
+    decoder: str | None = Field(None, description="pyav (CPU decode); a GPU decoder when one served the task")
 
 
 class ChunkError(BaseModel):

@@ -30,6 +30,9 @@ class StatusView(BaseModel):
     tasks: dict[str, int] = Field(description="the caller's project's tasks by status")
     queue_depth: int = Field(description="the caller's pending tasks")
     capacity: Capacity
+    compute: dict[str, str] = Field(
+        default_factory=dict, description="where the detector runs: backend (cpu | cuda), runtime, decoder"
+    )
 
 
 class Health(BaseModel):

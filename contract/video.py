@@ -139,7 +139,7 @@ class TaskView(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     progress: TaskProgress
-    usage: dict[str, int] | None
+    usage: dict[str, int | str] | None
     finish_reason: str | None
     error: TaskError | None
     stream_url: str

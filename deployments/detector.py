@@ -8,15 +8,19 @@ the batch; each item keeps its own options and its own errors.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from ray import serve
 
 from deployments.batching import BatchedModel, item_or_raise
+from deployments.scaling import backend_of
 from kernels.detections import Detections
 from models.registry import get_model
+from models.runtime.backend import engine_cache_key, gpu_name, session_providers, tensorrt_version
 from models.runtime.detector import Detector, DetectRequest
 from visiongrid.settings import Settings
 
@@ -35,6 +39,7 @@ class DetectorDeployment(BatchedModel):
         self.threads = max(1, math.ceil(settings.detector_num_cpus))
         self.detectors: dict[str, Detector] = {}
         self.default = settings.detector_model
+        self.backend = backend_of(settings, "detector")  # cuda where this replica sees a GPU, else cpu
         self._detector(None)  # load the default now: a broken model should fail the deployment, not a task
         self.configure_batching(
             self.detect_batch, max_batch_size=settings.detector_max_batch_size, wait_s=settings.detector_batch_wait_s
@@ -49,8 +54,21 @@ class DetectorDeployment(BatchedModel):
                 intra_op_threads=self.threads,
                 inter_op_threads=self.settings.ort_inter_op_threads,
                 spin=self.settings.detector_spin_wait,
+                providers=self._providers(key),
             )
         return self.detectors[key]
+
+    def _providers(self, key: str) -> list[Any]:
+        if self.backend.runtime != "tensorrt":
+            return session_providers(self.backend)
+        path = get_model(key, self.settings.models_dir).path
+        sha = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else key
+        cache_key = engine_cache_key(sha, gpu_name(), tensorrt_version())
+        return session_providers(self.backend, self.settings.engine_cache_dir, cache_key)
+
+    async def backend_info(self) -> dict[str, str]:
+        """Where this replica runs its model (``usage`` of each task and ``/v1/status`` show it)."""
+        return self.backend.as_usage()
 
     def _detect_grouped(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
         """One model call per detector named in the batch; an unknown model fails only its items."""

@@ -50,7 +50,12 @@ class Ingress:
         models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
         install(
             Services.from_settings(
-                settings, wake_workers=self._wake, models=models, vectors=vectors, live_load=serve_load
+                settings,
+                wake_workers=self._wake,
+                models=models,
+                vectors=vectors,
+                live_load=serve_load,
+                compute=lambda: detector.backend_info.remote(),
             )
         )
 

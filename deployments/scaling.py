@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from models.runtime.backend import BackendChoice, choose_backend
 from visiongrid.settings import Scaling, Settings
 
-__all__ = ["DEPLOYMENTS", "actor_options", "replica_options", "scaling_of"]
+__all__ = ["DEPLOYMENTS", "actor_options", "backend_of", "replica_options", "scaling_of"]
 
 #: The model deployments that autoscale, by their settings name (``scaling_<name>``).
 DEPLOYMENTS: Final[tuple[str, ...]] = ("detector", "ocr", "embedder", "face", "text_embedder", "vectors")
@@ -28,10 +29,18 @@ def actor_options(settings: Settings, name: str, num_cpus: float) -> dict[str, A
     """``ray_actor_options`` of deployment ``name``: its CPU share and the custom resources that place it
     (a node type's resource in cluster.yaml, e.g. ``visiongrid_cpu``)."""
     options: dict[str, Any] = {"num_cpus": num_cpus}
+    if scaling_of(settings, name).num_gpus:
+        options["num_gpus"] = scaling_of(settings, name).num_gpus
     resources = scaling_of(settings, name).resources
     if resources:
         options["resources"] = dict(resources)
     return options
+
+
+def backend_of(settings: Settings, name: str) -> BackendChoice:
+    """The backend of deployment ``name`` in this replica (call it inside the replica: Ray sets
+    ``CUDA_VISIBLE_DEVICES`` to the GPUs it was given, none when ``num_gpus`` is 0)."""
+    return choose_backend(settings.backend_overrides.get(name, settings.inference_backend))
 
 
 def replica_options(settings: Settings, name: str) -> dict[str, Any]:

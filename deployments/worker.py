@@ -53,6 +53,7 @@ class TaskWorker:
     ) -> None:
         self.settings = settings
         self.vectors = vectors
+        self.detector = detector
         models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
         engine = open_engine(settings.resolved_database_url())
         self.tasks = TaskStore(engine)
@@ -103,6 +104,11 @@ class TaskWorker:
 
     async def _claim_loop(self) -> None:
         """Claim while there is room; otherwise wait for a wake-up, a finished task or the poll."""
+        try:  # where the detector runs, for every task's usage
+            info = await asyncio.wait_for(self.detector.backend_info.remote(), timeout=60)
+            self.runner.compute = {**info, "decoder": "pyav"}
+        except Exception:
+            logger.warning("could not ask the detector for its backend; usage says cpu", exc_info=True)
         while True:
             try:
                 task = None

@@ -340,6 +340,7 @@ def result_body(
         "object": RESULT_OBJECT,
         "model": model,
         "usage": {
+            **usage,  # backend, runtime, decoder as the terminal chunk says them
             "processed_frames": int(usage.get("processed_frames", 0)),
             "processing_time_ms": int(usage.get("processing_time_ms", 0)),
         },

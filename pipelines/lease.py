@@ -65,9 +65,11 @@ class TaskLease:
         settings: Settings,
         runner_id: str,
         events: EventLog | None = None,
+        compute: dict[str, str] | None = None,
     ) -> None:
         self.task = task
         self.events = events
+        self.compute: dict[str, str] = dict(compute or {})
         self._progress_sent_at = time.monotonic()
         self._progress_sent = 0
         self.tasks = tasks
@@ -104,8 +106,9 @@ class TaskLease:
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    def usage(self) -> dict[str, int]:
-        return {"processed_frames": self.processed, "processing_time_ms": self.elapsed_ms()}
+    def usage(self) -> dict[str, int | str]:
+        """Frames, time, and where they were computed (backend, runtime, decoder)."""
+        return {"processed_frames": self.processed, "processing_time_ms": self.elapsed_ms(), **self.compute}
 
     async def hold(self, job: Callable[[], Awaitable[str]]) -> str:
         """Run ``job`` while heart-beating, from the archive's current end; the job's status."""
@@ -233,7 +236,7 @@ class TaskLease:
         finish_reason: str,
         error: VisionGridError | None = None,
         result: dict[str, Any] | None = None,
-        usage: dict[str, int] | None = None,
+        usage: dict[str, int | str] | None = None,
     ) -> str:
         """Terminal chunk + ``[DONE]``, then ``tasks.finish``: a terminal task always has a complete archive."""
         await self.stop_heartbeat()
@@ -264,13 +267,13 @@ class TaskLease:
             return CLAIM_LOST
         return status
 
-    def _terminal_text(self, finish_reason: str, usage: dict[str, int], error: VisionGridError | None) -> str:
+    def _terminal_text(self, finish_reason: str, usage: dict[str, int | str], error: VisionGridError | None) -> str:
         return terminal_chunk(
             self.task.id,
             finish_reason=finish_reason,
             usage=usage,
             stats=self.stats,
-            elapsed_ms=usage["processing_time_ms"],
+            elapsed_ms=int(usage["processing_time_ms"]),
             error=error_object(error) if error is not None else None,
             model=self.model,
             first=self.chunks_written == 0,

@@ -87,8 +87,13 @@ class TaskRunner:
         vlm: VLMDescriber | None = None,
         index_video: VideoIndexer | None = None,
         events: EventLog | None = None,
+        compute: dict[str, str] | None = None,
     ) -> None:
         self.events = events
+        #: where the models run and who decodes, for each task's usage (the worker asks the detector)
+        self.compute: dict[str, str] = dict(
+            compute or {"backend": "cpu", "runtime": "onnxruntime-cpu", "decoder": "pyav"}
+        )
         self.tasks = tasks
         self.archive = archive
         self.models = models
@@ -120,6 +125,7 @@ class TaskRunner:
             settings=self.settings,
             runner_id=self.runner_id,
             events=self.events,
+            compute=self.compute,
         )
         try:
             status = await lease.hold(self._job(lease))

@@ -43,16 +43,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def _wait(url: str, timeout: float, what: str) -> None:
+def _wait(url: str, timeout: float, what: str, log: Path | None = None) -> None:
+    """Until ``url`` answers 200 (the Serve proxy answers 404 while the app is still deploying)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"{what} did not come up at {url} within {timeout:g} s")
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"{what} did not come up at {url} within {timeout:g} s\n{tail}")
 
 
 @pytest.fixture
@@ -100,6 +102,7 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
             "VISIONGRID_DATA_DIR": str(data),
             "VISIONGRID_PORT": str(api),
             "VISIONGRID_ALLOW_PRIVATE_URLS": "true",
+            "VISIONGRID_RATE_LIMIT_VIDEO": "100000",  # the test polls the task
             "VISIONGRID_S3_ENDPOINT_URL": s3_settings.s3_endpoint_url,
             "VISIONGRID_S3_BUCKET": s3_settings.s3_bucket,
             "VISIONGRID_S3_LOCAL_SERVER": "false",
@@ -115,7 +118,7 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
             "VISIONGRID_VECTORS_NUM_CPUS": "0.05",
         }
         processes.append(_start([str(VENV_BIN / "visiongrid"), "serve"], serve_env, tmp_path / "serve.log"))
-        _wait(f"http://127.0.0.1:{api}/healthz", 180, "VisionGrid on the cluster")
+        _wait(f"http://127.0.0.1:{api}/healthz", 180, "VisionGrid on the cluster", tmp_path / "serve.log")
         _, key = KeyStore(open_engine(f"sqlite:///{(data / 'visiongrid.db').resolve()}")).create("cluster")
         yield {"api": f"http://127.0.0.1:{api}", "dashboard": f"http://127.0.0.1:{dashboard}", "key": key}
     finally:
@@ -132,7 +135,12 @@ def test_a_task_runs_across_two_nodes(cluster: dict[str, str], media_dir: Path, 
         )
         assert created.status_code == 202, created.text
         deadline = time.monotonic() + 120
-        while (task := client.get(created.headers["Location"]).json())["status"] not in ("succeeded", "failed"):
+        while True:
+            response = client.get(created.headers["Location"])
+            assert response.status_code == 200, response.text
+            task = response.json()
+            if task["status"] in ("succeeded", "failed"):
+                break
             assert time.monotonic() < deadline, task
             time.sleep(0.3)
     assert task["status"] == "succeeded" and task["progress"]["processed_frames"] == 5, task

@@ -74,7 +74,9 @@ def defined_metrics(paths: list[Path]) -> dict[str, tuple[str, tuple[str, ...] |
             if isinstance(name_node, ast.Constant) and isinstance(name_node.value, str):
                 name = name_node.value
             elif isinstance(name_node, ast.JoinedStr):
-                name = "".join(part.value if isinstance(part, ast.Constant) else "http" for part in name_node.values)
+                name = "".join(
+                    str(part.value) if isinstance(part, ast.Constant) else "http" for part in name_node.values
+                )
             else:
                 continue
             tags = next((k.value for k in node.keywords if k.arg == "tag_keys"), None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -78,6 +78,7 @@ class Scaling(BaseModel):
     resources: dict[str, float] = Field(
         default_factory=dict, description='custom Ray resources per replica, to place it (e.g. {"visiongrid_gpu": 0.1})'
     )
+    num_gpus: float = Field(0.0, ge=0, allow_inf_nan=False, description="GPU share per replica (places it on a GPU node)")
     downscale_to_zero_delay_s: float | None = Field(
         None,
         ge=0,
@@ -103,6 +104,13 @@ class Settings(BaseSettings):
     # --- models / inference -----------------------------------------------------------
     models_dir: Path = Field(MODELS_DIR, description="folder holding the ONNX models and MANIFEST")
     detector_model: str = Field("centernet", description="ONNX file stem of the default detector")
+    inference_backend: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where model replicas run: cuda when a GPU is visible to the replica, else cpu"
+    )
+    backend_overrides: dict[str, Literal["auto", "cpu", "cuda"]] = Field(
+        default_factory=dict, description='per deployment, e.g. {"detector": "cuda", "ocr": "cpu"}'
+    )
+    engine_cache_dir: Path = Field(Path(".cache/engines"), description="TensorRT engines built from the ONNX models")
     ort_intra_op_threads: int = Field(
         2, ge=1, description="ONNX Runtime intra-op threads per session; set from the replica's CPU share"
     )

@@ -125,7 +125,19 @@ async def status(project: ProjectDep, services: ServicesDep) -> StatusView:
             max_running_tasks=settings.max_running_tasks,
             max_running_tasks_per_project=settings.max_running_tasks_per_project,
         ),
+        compute=await _compute(services),
     )
+
+
+async def _compute(services: Services) -> dict[str, str]:
+    """The detector's backend (asked of a replica on the cluster; in-process: this process's CPU)."""
+    if services.compute is None:
+        return {"backend": "cpu", "runtime": "onnxruntime-cpu", "decoder": "pyav"}
+    try:
+        info = await asyncio.wait_for(services.compute(), timeout=services.settings.readiness_timeout_s)
+    except Exception:  # a detector still starting must not fail /v1/status
+        return {"backend": "unknown", "runtime": "unknown", "decoder": "pyav"}
+    return {**info, "decoder": "pyav"}
 
 
 @router.get("/v1/status/latency", response_model=LatencyView, responses=error_responses())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,14 +27,20 @@ class Detector:
     """Letterbox → ONNX Runtime → decode, for a batch of RGB frames."""
 
     def __init__(
-        self, entry: ModelEntry, *, intra_op_threads: int = 2, inter_op_threads: int = 1, spin: bool = False
+        self,
+        entry: ModelEntry,
+        *,
+        intra_op_threads: int = 2,
+        inter_op_threads: int = 1,
+        spin: bool = False,
+        providers: Sequence[Any] | None = None,
     ) -> None:
         if entry.task != "detect":
             raise ValueError(f"model {entry.name!r} is a {entry.task!r} model, not a detector")
         if entry.output_format not in DECODERS:
             raise ValueError(f"model {entry.name!r}: unknown output_format {entry.output_format!r}")
         self.entry = entry
-        self.session = make_session(str(entry.path), intra_op_threads, inter_op_threads, spin=spin)
+        self.session = make_session(str(entry.path), intra_op_threads, inter_op_threads, spin=spin, providers=providers)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         dims = model_input.shape

@@ -1,6 +1,9 @@
-"""The one way an ONNX Runtime session is made: CPU, explicit thread counts, no spin-waiting."""
+"""The one way an ONNX Runtime session is made: explicit thread counts, no spin-waiting, CPU unless told."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import onnxruntime as ort
 
@@ -8,9 +11,15 @@ __all__ = ["make_session"]
 
 
 def make_session(
-    path: str, intra_op_threads: int, inter_op_threads: int = 1, *, spin: bool = False
+    path: str,
+    intra_op_threads: int,
+    inter_op_threads: int = 1,
+    *,
+    spin: bool = False,
+    providers: Sequence[Any] | None = None,
 ) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session with explicit thread counts.
+    """An ONNX Runtime session with explicit thread counts, on ``providers`` (default: CPU; see
+    :func:`models.runtime.backend.session_providers` for the GPU ones).
 
     ORT defaults to every core; several replicas on one machine would then oversubscribe it,
     so the thread count comes from the replica's CPU share (a setting). Its worker threads also
@@ -25,4 +34,4 @@ def make_session(
     options.inter_op_num_threads = inter_op_threads
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, sess_options=options, providers=list(providers or ["CPUExecutionProvider"]))

@@ -199,3 +199,8 @@ def test_readyz_names_what_failed(make_api: ApiFactory, chroma_settings: Setting
         assert failing in error["message"]
         assert error["checks"]["database"]["ok"] is True
         assert error["checks"][failing]["ok"] is False and error["checks"][failing]["error"]
+
+
+def test_status_says_where_the_models_run(client: TestClient) -> None:
+    compute = client.get("/v1/status").json()["compute"]
+    assert compute == {"backend": "cpu", "runtime": "onnxruntime-cpu", "decoder": "pyav"}  # no GPU here

@@ -639,3 +639,18 @@ def test_a_video_task_goes_by_its_kind_not_by_a_request_key(
     assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "failed"
     (terminal,) = read_chunks(archive, task.id)[0]
     assert terminal["error"]["code"] in ("invalid_request", "media_not_found")
+
+
+def test_usage_says_where_the_task_was_computed(
+    settings: Settings, tasks: TaskStore, archive: Archive, detector: Detector, walking_clip_bytes: bytes
+) -> None:
+    task = submit(tasks, video_request(stage(walking_clip_bytes, settings, ".mp4"), max_frames=2))
+    assert run(make_runner(tasks, archive, settings, detect_with(detector)), task) == "succeeded"
+    record = tasks.get_any(task.id)
+    assert record is not None and record.usage is not None and record.result is not None
+    assert {key: record.usage[key] for key in ("backend", "runtime", "decoder")} == {
+        "backend": "cpu",
+        "runtime": "onnxruntime-cpu",
+        "decoder": "pyav",
+    }
+    assert record.result["usage"] == record.usage
