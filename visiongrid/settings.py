@@ -78,7 +78,7 @@ class Scaling(BaseModel):
     resources: dict[str, float] = Field(
         default_factory=dict, description='custom Ray resources per replica, to place it (e.g. {"visiongrid_gpu": 0.1})'
     )
-    num_gpus: float = Field(0.0, ge=0, allow_inf_nan=False, description="GPU share per replica (places it on a GPU node)")
+    num_gpus: float = Field(0.0, ge=0, allow_inf_nan=False, description="GPU share per replica")
     downscale_to_zero_delay_s: float | None = Field(
         None,
         ge=0,
