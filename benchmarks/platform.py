@@ -93,9 +93,8 @@ def flood_isolation(url: str, victim: str, flooder: str, count: int) -> dict[str
     """One project's GET latency alone and while another project floods the same replica with requests
     its limit refuses (429s), plus the flooder's 429 latency (what the limiter costs per refused call)."""
     timings: dict[str, list[float]] = {"alone": [], "flooded": [], "429": []}
-    stop = threading.Event()
 
-    def flood() -> None:
+    def flood(stop: threading.Event) -> None:
         with httpx.Client(headers={"Authorization": f"Bearer {flooder}"}, timeout=30) as client:
             while not stop.is_set():
                 started = time.perf_counter()
@@ -105,7 +104,8 @@ def flood_isolation(url: str, victim: str, flooder: str, count: int) -> dict[str
 
     with httpx.Client(headers={"Authorization": f"Bearer {victim}"}, timeout=30) as client:
         for phase in ("alone", "flooded"):
-            flooders = [threading.Thread(target=flood) for _ in range(2 if phase == "flooded" else 0)]
+            stop = threading.Event()
+            flooders = [threading.Thread(target=flood, args=(stop,)) for _ in range(2 if phase == "flooded" else 0)]
             for thread in flooders:
                 thread.start()
             for _ in range(count):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,7 +64,24 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
     port, dashboard, api = free_port(), free_port(), free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     temp = Path("/tmp") / f"vg-cluster-{port}"  # Ray's socket paths must stay short
-    common = ["--block", "--disable-usage-stats", "--num-cpus=1", f"--metrics-export-port={free_port()}"]
+
+    def common() -> list[str]:
+        """Per-node ports: two nodes on one machine must not share an agent's port (its raylet dies)."""
+        ports = {
+            "metrics-export-port": free_port(),
+            "dashboard-agent-listen-port": free_port(),
+            "dashboard-agent-grpc-port": free_port(),
+            "runtime-env-agent-port": free_port(),
+            "node-manager-port": free_port(),
+            "object-manager-port": free_port(),
+        }
+        return [
+            "--block",
+            "--disable-usage-stats",
+            "--num-cpus=1",
+            *(f"--{name}={value}" for name, value in ports.items()),
+        ]
+
     head = _start(
         [
             str(VENV_BIN / "ray"),
@@ -75,7 +93,7 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
             "--include-dashboard=true",
             f"--temp-dir={temp}",
             '--resources={"visiongrid_head": 1}',
-            *common,
+            *common(),
         ],
         env,
         tmp_path / "head.log",
@@ -89,7 +107,7 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
                 "start",
                 f"--address=127.0.0.1:{port}",
                 '--resources={"visiongrid_node_b": 1}',
-                *common,
+                *common(),
             ],
             env,
             tmp_path / "worker.log",
@@ -124,6 +142,7 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
     finally:
         for process in reversed(processes):
             _stop(process)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_a_task_runs_across_two_nodes(cluster: dict[str, str], media_dir: Path, tmp_path: Path) -> None:
