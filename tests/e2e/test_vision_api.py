@@ -328,6 +328,15 @@ def test_face_step_on_person_targets_in_a_real_film(service: Service) -> None:
     assert all(DIGEST.match(face["descriptor_digest"]).group(1) == "1024" for face in faces)  # type: ignore[union-attr]
 
 
+def _wait_until_idle(service: Service, timeout: float = 120) -> None:
+    """Until no task of any project is running (capacity counts them cluster-wide)."""
+    deadline = time.monotonic() + timeout
+    with service.client() as client:
+        while client.get("/v1/status/capacity").json()["running_tasks"] > 0:
+            assert time.monotonic() < deadline, "tasks of earlier tests still running"
+            time.sleep(0.2)
+
+
 def test_two_concurrent_tasks_are_batched_in_the_models(service: Service) -> None:
     from ray import serve
 
@@ -335,6 +344,7 @@ def test_two_concurrent_tasks_are_batched_in_the_models(service: Service) -> Non
     source = {"sampling": {"mode": "fps", "value": 5}, "max_frames": 40}
     detector = serve.get_deployment_handle("DetectorDeployment", app_name="visiongrid")
     embedder = serve.get_deployment_handle("EmbedderDeployment", app_name="visiongrid")
+    _wait_until_idle(service)  # an earlier test's task would hold a slot and the two would not overlap
     before_detect = detector.batch_stats.remote().result()
     before_embed = embedder.batch_stats.remote().result()
     tasks = [video(service, f"{service.media_url}/vtest.avi", steps, **source) for _ in range(2)]
