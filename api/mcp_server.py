@@ -30,18 +30,15 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from api.auth import authenticated_key
 from api.errors import error_response, not_found
-from api.scopes import ROUTE_SCOPES
+from api.rate_limit import RateLimitedError, admit
+from api.scopes import ROUTE_SCOPES, require_scope
 from api.services import Services, installed
 from contract.errors import ErrorCode, VisionGridError
-from contract.keys import granted
-from store.db import open_engine
-from store.rate_limits import RateLimitStore
 from store.records import ApiKeyRecord
 
 __all__ = ["MCP_PATH", "Caller", "McpEndpoint", "current_caller", "run_tool"]
@@ -91,48 +88,21 @@ def tool_result(body: dict[str, Any]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], structured_content=body)
 
 
-_STORES: dict[str, RateLimitStore] = {}
-
-
-def _store_for(services: Services) -> RateLimitStore:
-    url = services.settings.resolved_database_url()
-    store = _STORES.get(url)
-    if store is None:
-        store = _STORES[url] = RateLimitStore(open_engine(url))  # the engine is cached per URL
-    return store
-
-
 async def _admit(caller: Caller, category: str) -> None:
     """Count one call in ``category`` (the REST limiter's window and limits); 429-like error past it."""
-    settings = caller.services.settings
-    if not settings.rate_limits_enabled:
+    if not caller.services.settings.rate_limits_enabled:
         return
-    default = int(getattr(settings, f"rate_limit_{category}"))
-    store = _store_for(caller.services)
-    decision = await run_in_threadpool(store.hit, caller.key.project, category, default, settings.rate_limit_window_s)
-    caller.headers.update(
-        {
-            "RateLimit-Limit": str(decision.limit),
-            "RateLimit-Remaining": str(decision.remaining),
-            "RateLimit-Reset": str(decision.reset_s),
-        }
-    )
-    if not decision.allowed:
-        caller.headers["Retry-After"] = str(decision.reset_s)
-        message = f"more than {decision.limit} {category} requests in {settings.rate_limit_window_s:g} s"
-        raise VisionGridError(ErrorCode.RATE_LIMITED, message, retry_after=decision.reset_s)
+    try:
+        caller.headers.update(await admit(caller.services, caller.key.project, category))
+    except RateLimitedError as error:
+        caller.headers.update(error.headers)
+        error.extra["retry_after"] = int(error.headers["Retry-After"])
+        raise
 
 
 def _check_scope(caller: Caller, operation: str) -> None:
     """403-like ``insufficient_scope`` unless the key may call the REST ``operation`` this tool mirrors."""
-    needed = ROUTE_SCOPES[operation]
-    scopes = caller.key.scopes
-    if not granted(scopes, needed):
-        raise VisionGridError(
-            ErrorCode.INSUFFICIENT_SCOPE,
-            f"this key's scopes {list(scopes)} do not include {needed.value!r} (admin > write > read > search)",
-            required_scope=needed.value,
-        )
+    require_scope(caller.key.scopes, ROUTE_SCOPES[operation])
 
 
 async def run_tool(

@@ -23,7 +23,7 @@ from contract.errors import ErrorCode, VisionGridError
 from store.db import open_engine
 from store.rate_limits import Decision, RateLimitStore
 
-__all__ = ["CATEGORIES", "RateLimiter", "category_of"]
+__all__ = ["CATEGORIES", "RateLimitedError", "RateLimiter", "admit", "category_of", "store_for"]
 
 #: Path prefix → category (the settings field of its default is ``rate_limit_<category>``).
 CATEGORIES: Final[tuple[tuple[str, str], ...]] = (
@@ -37,6 +37,41 @@ CATEGORIES: Final[tuple[tuple[str, str], ...]] = (
 def category_of(path: str) -> str | None:
     """The rate-limit category of ``path`` (``None``: not limited)."""
     return next((category for prefix, category in CATEGORIES if path.startswith(prefix)), None)
+
+
+_STORES: dict[str, RateLimitStore] = {}
+
+
+class RateLimitedError(VisionGridError):
+    """A 429 ``rate_limited`` and the headers it is answered with (RateLimit-*, Retry-After)."""
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.headers = headers
+
+
+def store_for(services: Services) -> RateLimitStore:
+    """The rate-limit store of the services' database (one per URL and process; engines are cached too)."""
+    url = services.settings.resolved_database_url()
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = RateLimitStore(open_engine(url))
+    return store
+
+
+async def admit(services: Services, project: str, category: str, store: RateLimitStore | None = None) -> dict[str, str]:
+    """Count one request of ``project`` in ``category``; the RateLimit-* headers to send, or a 429
+    ``rate_limited`` (its ``headers`` attribute carries them plus ``Retry-After``) past the limit."""
+    settings = services.settings
+    default = int(getattr(settings, f"rate_limit_{category}"))
+    decision = await run_in_threadpool(
+        (store or store_for(services)).hit, project, category, default, settings.rate_limit_window_s
+    )
+    headers = _headers(decision)
+    if not decision.allowed:
+        message = f"more than {decision.limit} {category} requests in {settings.rate_limit_window_s:g} s"
+        raise RateLimitedError(message, {**headers, "Retry-After": str(decision.reset_s)})
+    return headers
 
 
 def _headers(decision: Decision) -> dict[str, str]:
@@ -53,16 +88,6 @@ class RateLimiter:
     def __init__(self, app: ASGIApp, store: RateLimitStore | None = None) -> None:
         self.app = app
         self._store = store
-        self._stores: dict[str, RateLimitStore] = {}
-
-    def _store_for(self, services: Services) -> RateLimitStore:
-        if self._store is not None:
-            return self._store
-        url = services.settings.resolved_database_url()
-        store = self._stores.get(url)
-        if store is None:
-            store = self._stores[url] = RateLimitStore(open_engine(url))
-        return store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         category = category_of(scope["path"]) if scope["type"] == "http" else None
@@ -76,15 +101,11 @@ class RateLimiter:
         if project is None:
             await self.app(scope, receive, send)  # the app answers the 401; it does not count
             return
-        settings = services.settings
-        default = int(getattr(settings, f"rate_limit_{category}"))
-        store = self._store_for(services)
-        decision = await run_in_threadpool(store.hit, project, category, default, settings.rate_limit_window_s)
-        headers = _headers(decision)
-        if not decision.allowed:
-            message = f"more than {decision.limit} {category} requests in {settings.rate_limit_window_s:g} s"
-            response = error_response(VisionGridError(ErrorCode.RATE_LIMITED, message))
-            response.headers.update({**headers, "Retry-After": str(decision.reset_s)})
+        try:
+            headers = await admit(services, project, category, self._store)
+        except RateLimitedError as error:
+            response = error_response(error)
+            response.headers.update(error.headers)
             await response(scope, receive, send)
             return
 

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from contract.errors import ErrorCode, VisionGridError
 from contract.keys import Scope, granted
 
-__all__ = ["ROUTE_SCOPES", "check_table", "operation_id", "require"]
+__all__ = ["ROUTE_SCOPES", "check_table", "operation_id", "require", "require_scope"]
 
 _S, _R, _W, _A = Scope.SEARCH, Scope.READ, Scope.WRITE, Scope.ADMIN
 
@@ -100,6 +100,11 @@ def require(route: APIRoute | None, scopes: tuple[str, ...]) -> None:
     needed = ROUTE_SCOPES.get(operation_id(route))
     if needed is None:
         raise RuntimeError(f"route {operation_id(route)!r} has no entry in api.scopes.ROUTE_SCOPES")
+    require_scope(scopes, needed)
+
+
+def require_scope(scopes: tuple[str, ...], needed: Scope) -> None:
+    """Raise 403 ``insufficient_scope`` unless ``scopes`` grant ``needed`` (REST routes and MCP tools)."""
     if not granted(scopes, needed):
         raise VisionGridError(
             ErrorCode.INSUFFICIENT_SCOPE,

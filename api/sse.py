@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from contract.errors import PlanError
 from pipelines.chunks import DONE_DATA
 from store.archive import Archive
 from store.tasks import TaskStore
@@ -25,17 +27,40 @@ SSE_HEADERS = {
     "Connection": "keep-alive",
 }
 KEEPALIVE = b": keep-alive\n\n"
-#: The OpenAPI 200 response of an SSE route: each ``data:`` line is a Chunk (components/schemas/Chunk).
-SSE_OPENAPI = {
-    "description": "text/event-stream: `id: <byte offset after the event>` + `data: <Chunk JSON>` per event, "
+_INT64_MAX = 2**63 - 1
+
+
+def sse_openapi(description: str, model: str) -> dict[str, Any]:
+    """The OpenAPI 200 response of an SSE route whose data lines are ``model`` (components/schemas)."""
+    return {
+        "description": description,
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string", "description": f"SSE events; each data line is a {model}"},
+                "x-sse-data": {"$ref": f"#/components/schemas/{model}"},
+            }
+        },
+    }
+
+
+#: The OpenAPI 200 response of a task's stream: each ``data:`` line is a Chunk.
+SSE_OPENAPI = sse_openapi(
+    "text/event-stream: `id: <byte offset after the event>` + `data: <Chunk JSON>` per event, "
     "then `data: [DONE]`; `: keep-alive` comments while waiting",
-    "content": {
-        "text/event-stream": {
-            "schema": {"type": "string", "description": "SSE events; each data line is a Chunk"},
-            "x-sse-data": {"$ref": "#/components/schemas/Chunk"},
-        }
-    },
-}
+    "Chunk",
+)
+
+
+def last_event_id(value: str | None, meaning: str) -> int | None:
+    """The integer of a ``Last-Event-ID`` header (``None`` without one); else a 400 naming it."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isdigit() or len(text) > 19 or int(text) > _INT64_MAX:
+        raise PlanError("Last-Event-ID", f"must be {meaning}")
+    return int(text)
+
+
 DONE_EVENT_END = f"data: {DONE_DATA}\n\n".encode()
 
 

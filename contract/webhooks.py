@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictStr, field_validator, model_validator
 
 from contract.common import ListEnvelope, RequestBody, Strict
+from contract.errors import PlanError
 from contract.events import EventType
 
 __all__ = [
@@ -85,6 +86,14 @@ class UpdateWebhook(RequestBody):
     metadata: Metadata | None = Field(None, max_length=50)
 
     _unique = field_validator("events")(lambda value: value if value is None else _events(value))
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> UpdateWebhook:
+        """Only ``name`` may be cleared; a null ``url``, ``events``, ``enabled`` or ``metadata`` is refused."""
+        for key in ("url", "events", "enabled", "metadata"):
+            if key in self.model_fields_set and getattr(self, key) is None:
+                raise PlanError(key, "must not be null")
+        return self
 
 
 class WebhookView(BaseModel):

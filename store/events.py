@@ -22,7 +22,7 @@ from store.db import write_transaction
 from store.event_tables import Event, Webhook, WebhookDelivery
 from store.records import TaskKind, TaskRecord
 
-__all__ = ["EventLog", "event_body", "record", "task_event", "task_payload"]
+__all__ = ["EventLog", "epoch_iso", "event_body", "record", "task_event", "task_payload"]
 
 _TERMINAL_TYPES: Final[dict[str, EventType]] = {
     "succeeded": EventType.TASK_SUCCEEDED,
@@ -31,7 +31,8 @@ _TERMINAL_TYPES: Final[dict[str, EventType]] = {
 }
 
 
-def _iso(epoch: float) -> str:
+def epoch_iso(epoch: float) -> str:
+    """An epoch-seconds time (the event and webhook tables') as ISO-8601 UTC with ``Z``."""
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -43,7 +44,7 @@ def event_body(row: Any) -> dict[str, Any]:
         "event_type": m["type"],
         "project": m["project"],
         "task_id": m["task_id"],
-        "created_at": _iso(m["created_at"]),
+        "created_at": epoch_iso(m["created_at"]),
         "payload": m["payload"],
     }
 

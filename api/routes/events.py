@@ -23,7 +23,8 @@ from starlette.responses import StreamingResponse
 
 from api.deps import ProjectDep, ServicesDep
 from api.errors import error_responses
-from api.sse import KEEPALIVE, sse_response
+from api.sse import KEEPALIVE, sse_openapi, sse_response
+from api.sse import last_event_id as parse_last_event_id
 from contract.errors import PlanError
 from contract.events import EventType
 from store.events import EventLog
@@ -31,17 +32,10 @@ from store.events import EventLog
 router = APIRouter(prefix="/v1/processing", tags=["events"])
 logger = logging.getLogger("visiongrid.api")
 
-_INT64_MAX: Final[int] = 2**63 - 1
-_EVENTS_OPENAPI: Final = {
-    "description": "text/event-stream: `id: <event_id>` + `data: <LifecycleEvent JSON>` per event; "
-    "`: keep-alive` comments while idle",
-    "content": {
-        "text/event-stream": {
-            "schema": {"type": "string", "description": "SSE events; each data line is a LifecycleEvent"},
-            "x-sse-data": {"$ref": "#/components/schemas/LifecycleEvent"},
-        }
-    },
-}
+_EVENTS_OPENAPI: Final = sse_openapi(
+    "text/event-stream: `id: <event_id>` + `data: <LifecycleEvent JSON>` per event; `: keep-alive` comments while idle",
+    "LifecycleEvent",
+)
 
 
 def _types(value: str | None) -> frozenset[str] | None:
@@ -53,15 +47,6 @@ def _types(value: str | None) -> frozenset[str] | None:
         if name not in known:
             raise PlanError(f"event_types[{index}]", f"unknown event type {name!r} (see GET /v1/webhooks/events)")
     return frozenset(names)
-
-
-def _after(last_event_id: str | None) -> int | None:
-    if last_event_id is None:
-        return None
-    value = last_event_id.strip()
-    if not value.isdigit() or len(value) > 19 or int(value) > _INT64_MAX:
-        raise PlanError("Last-Event-ID", "must be an event id (a non-negative integer)")
-    return int(value)
 
 
 def _frame(event: dict[str, object]) -> bytes:
@@ -111,7 +96,7 @@ async def stream_events(
 ) -> StreamingResponse:
     """SSE of the project's lifecycle events; ``Last-Event-ID`` replays from the durable log."""
     types = _types(event_types)
-    after = _after(last_event_id)
+    after = parse_last_event_id(last_event_id, "an event id (a non-negative integer)")
     log = services.events_or_raise()
     if after is None:
         after = await run_in_threadpool(log.latest_id, project)  # live: from now on

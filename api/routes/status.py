@@ -32,6 +32,7 @@ from contract.status import (
     ReadinessCheck,
     StatusView,
 )
+from models.runtime.backend import CPU_COMPUTE
 from store.chroma_client import chroma_answers
 from store.latency import latency_store
 
@@ -132,7 +133,7 @@ async def status(project: ProjectDep, services: ServicesDep) -> StatusView:
 async def _compute(services: Services) -> dict[str, str]:
     """The detector's backend (asked of a replica on the cluster; in-process: this process's CPU)."""
     if services.compute is None:
-        return {"backend": "cpu", "runtime": "onnxruntime-cpu", "decoder": "pyav"}
+        return dict(CPU_COMPUTE)
     try:
         info = await asyncio.wait_for(services.compute(), timeout=services.settings.readiness_timeout_s)
     except Exception:  # a detector still starting must not fail /v1/status

@@ -16,6 +16,7 @@ from api.deps import ProjectDep, ServicesDep
 from api.errors import APIError, error_responses
 from api.services import Services
 from api.sse import SSE_OPENAPI, archive_stream, sse_response
+from api.sse import last_event_id as last_event_id_of
 from contract.chunks import TaskResult
 from contract.errors import ErrorCode, PlanError
 from contract.video import TaskCreated, TaskError, TaskList, TaskProgress, TaskView
@@ -167,10 +168,7 @@ async def get_task(
 def _start_offset(offset: int | None, last_event_id: str | None) -> int:
     if offset is not None or not last_event_id:
         return offset or 0
-    value = last_event_id.strip()
-    if not value.isdigit() or len(value) > 19 or int(value) > _INT64_MAX:
-        raise PlanError("Last-Event-ID", "must be a byte offset")
-    return int(value)
+    return last_event_id_of(last_event_id, "a byte offset") or 0
 
 
 @router.get(

@@ -5,7 +5,6 @@ and the event catalogue. Deliveries are made by the cluster's delivery loop
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -28,6 +27,7 @@ from contract.webhooks import (
     WebhookWithSecret,
 )
 from store import media_fetch
+from store.events import epoch_iso
 from store.webhooks import DeliveryRecord, WebhookRecord, WebhookStore
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -37,7 +37,7 @@ DeliveryId = Annotated[str, Path(max_length=64, description="the delivery's id (
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
+    return None if epoch is None else epoch_iso(epoch)
 
 
 def webhook_view(record: WebhookRecord) -> WebhookView:
@@ -149,9 +149,6 @@ async def update_webhook(
     changes = body.model_dump(exclude_unset=True)
     if changes.get("url") is not None:
         await run_in_threadpool(check_webhook_url, services, changes["url"], "url")
-    for key in ("url", "events", "enabled", "metadata"):
-        if key in changes and changes[key] is None:
-            raise APIError(ErrorCode.INVALID_REQUEST, f"{key}: must not be null", key)
     if "events" in changes:
         changes["events"] = [str(event) for event in changes["events"]]
     record = await run_in_threadpool(_store(services).update, project, webhook_id, changes)

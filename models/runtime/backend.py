@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 __all__ = [
+    "CPU_COMPUTE",
     "Backend",
     "BackendChoice",
     "BackendUnavailableError",
@@ -59,6 +60,10 @@ class BackendChoice:
 
     def as_usage(self) -> dict[str, str]:
         return {"backend": self.backend.value, "runtime": self.runtime}
+
+
+#: What runs a task where nothing else was asked for or reported: ONNX Runtime on CPU, PyAV decoding.
+CPU_COMPUTE: Final[dict[str, str]] = {"backend": "cpu", "runtime": "onnxruntime-cpu", "decoder": "pyav"}
 
 
 def gpu_visible(environ: dict[str, str] | None = None, device_nodes: Sequence[str] | None = None) -> bool:
