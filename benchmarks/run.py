@@ -24,15 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# run as a script, this folder is sys.path[0], where benchmarks/platform.py would shadow the stdlib
-# ``platform``: import from the repository root instead
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import from the root
 
-from benchmarks._report import markdown_table, report  # noqa: E402
-from benchmarks._runner_api import ColdStart, TaskRun  # noqa: E402
-from benchmarks._runner_local import ModelOnly  # noqa: E402
+from benchmarks._report import markdown_table, report
+from benchmarks._runner_api import ColdStart, TaskRun
+from benchmarks._runner_local import ModelOnly
 
 if TYPE_CHECKING:
     import httpx

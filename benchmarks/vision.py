@@ -101,10 +101,10 @@ def measure_latency(
         "healthz": healthz,
         "bare": lambda: detector.detect([image], min_confidence=floor),
         "bare_fitted": lambda: detector.detect([fitted], min_confidence=floor),
-        # what the ingress does after decoding: one call to the detector replica (Ray RPC + serve.batch)
-        "handle": lambda: handle.detect.remote(fitted, floor, None, None).result(),
         "decode": lambda: decode_image(base64.b64decode(body["image"]["base64"]), max_pixels=settings.max_image_pixels),
     }
+    if handle is not None:  # the detector as its own deployment: the ingress's one call to its replica
+        paths["handle"] = lambda: handle.detect.remote(fitted, floor, None, None).result()
     times: dict[str, list[float]] = {name: [] for name in paths}
     for index in range(warmup + requests):
         for name, call in paths.items():
@@ -181,10 +181,17 @@ def run_tasks(client: httpx.Client, url: str, count: int, frames: int, interval:
 
 
 def batch_stats(name: str) -> dict[int, int]:
+    if name == "DetectorDeployment":  # wherever the detector runs, the task worker reports its batches
+        return batch_stats_of("TaskWorker", "detector_batch_stats")
+    return batch_stats_of(name, "batch_stats")
+
+
+def batch_stats_of(name: str, method: str) -> dict[int, int]:
     from ray import serve
 
     try:
-        stats: dict[int, int] = serve.get_deployment_handle(name, app_name=APP).batch_stats.remote().result()
+        handle = serve.get_deployment_handle(name, app_name=APP)
+        stats: dict[int, int] = getattr(handle, method).remote().result()
     except Exception as error:  # stats are informative only
         print(f"batch_stats of {name} unavailable: {error}", file=sys.stderr)
         return {}
@@ -246,6 +253,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="max_frames of each video task")
     parser.add_argument("--interval", type=int, default=2, help="sampling interval (every N-th source frame)")
     parser.add_argument("--no-append", action="store_true", help="print the table only (no RESULTS.md)")
+    parser.add_argument(
+        "--placement", choices=["in_process", "deployment"], default="in_process", help="detector_placement"
+    )
     args = parser.parse_args()
     for path in (PHOTO, CLIP):
         if not path.exists():
@@ -260,6 +270,10 @@ def main() -> None:
         max_running_tasks=4,
         max_running_tasks_per_project=4,
         tasks_per_worker=4,
+        detector_placement=args.placement,
+        ray_dashboard=False,
+        rate_limit_vision=1_000_000,  # the latency loop is a flood by design: keep the limiter out of the way
+        rate_limit_video=1_000_000,
     )
     # the bare baseline gets what the detector replica gets: ORT threads = its CPU share rounded up
     threads = max(1, math.ceil(settings.detector_num_cpus))
@@ -286,7 +300,8 @@ def main() -> None:
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
             began = time.perf_counter()
-            handle = serve.get_deployment_handle("DetectorDeployment", app_name=APP)
+            deployed = args.placement == "deployment"
+            handle = serve.get_deployment_handle("DetectorDeployment", app_name=APP) if deployed else None
             times = measure_latency(client, photo, detector, handle, settings, args.requests, args.warmup)
             print(f"latency phase {time.perf_counter() - began:.1f} s", file=sys.stderr)
 
@@ -321,7 +336,11 @@ def main() -> None:
         latency_row("GET /healthz (no auth, for reference)", "healthz"),
         latency_row(f"bare baseline: Detector.detect in-process, {threads} ORT threads", "bare"),
         latency_row("bare on the image fitted to the model input (what the replica gets)", "bare_fitted"),
-        latency_row("DetectorDeployment.detect via handle from this process (fitted image)", "handle"),
+        *(
+            [latency_row("DetectorDeployment.detect via handle from this process (fitted image)", "handle")]
+            if "handle" in p50
+            else []
+        ),
         latency_row("base64 + image decode in-process (part of detect)", "decode"),
         [
             "detect − (no-op + bare)",
@@ -374,7 +393,7 @@ def main() -> None:
         f"4 tasks {four['spans']}.",
         f"Settings: detector_num_cpus {settings.detector_num_cpus}, detector_max_batch_size "
         f"{settings.detector_max_batch_size}, model_max_batch_size {settings.model_max_batch_size}, "
-        f"detector_inflight {settings.detector_inflight}.",
+        f"detector_inflight {settings.detector_inflight}, detector_placement {args.placement}.",
     ]
     headers = ["path", "p50", "p99", "mean / wall", "result"]
     packages = ["numpy", "onnxruntime", "ray", "httpx", "pillow", "av"]

@@ -104,7 +104,11 @@ class Usage(BaseModel):
     processing_time_ms: int
     backend: str | None = Field(None, description="cpu | cuda: where the task's models ran")
     runtime: str | None = Field(None, description="onnxruntime-cpu | onnxruntime-cuda | tensorrt")
-    decoder: str | None = Field(None, description="pyav (CPU decode); a GPU decoder when one served the task")
+    decoder: str | None = Field(None, description="pyav (CPU decode) | nvdec (the GPU's hardware decoder)")
+    decoder_note: str | None = Field(None, description="why the task was decoded on CPU where NVDEC was possible")
+    placement: str | None = Field(
+        None, description="in_process (the detector ran inside the task worker) | deployment (its own replicas)"
+    )
 
 
 class ChunkError(BaseModel):

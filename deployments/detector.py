@@ -1,4 +1,4 @@
-"""The detector as a Ray Serve deployment: a thin ``@serve.batch`` wrapper of
+"""The detector as a Ray Serve deployment: a thin continuous batching (``deployments/batching.py``) wrapper of
 :class:`models.runtime.detector.Detector` (the plain class, usable in-process).
 
 Frames from every running task are batched into one model call per registered detector named in
@@ -8,7 +8,6 @@ the batch; each item keeps its own options and its own errors.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 from typing import Any
 
@@ -20,7 +19,7 @@ from deployments.batching import BatchedModel, item_or_raise
 from deployments.scaling import backend_of
 from kernels.detections import Detections
 from models.registry import get_model
-from models.runtime.backend import engine_cache_key, gpu_name, session_providers, tensorrt_version
+from models.runtime.backend import onnx_providers
 from models.runtime.detector import Detector, DetectRequest
 from visiongrid.settings import Settings
 
@@ -30,7 +29,7 @@ __all__ = ["DetectorDeployment"]
 @serve.deployment(ray_actor_options={"num_cpus": 1.0}, max_ongoing_requests=64)
 class DetectorDeployment(BatchedModel):
     """The detector as a Ray Serve deployment: frames from every running task are batched
-    together (``@serve.batch``), each keeping its own options and its own errors."""
+    together (continuous batching (``deployments/batching.py``)), each keeping its own options and its own errors."""
 
     def __init__(self, settings: Settings) -> None:
         # ORT threads follow the replica's CPU share, rounded up: on 2 cores the detector gets
@@ -41,7 +40,7 @@ class DetectorDeployment(BatchedModel):
         self.default = settings.detector_model
         self.backend = backend_of(settings, "detector")  # cuda where this replica sees a GPU, else cpu
         self._detector(None)  # load the default now: a broken model should fail the deployment, not a task
-        self.configure_batching(
+        self._detects = self.batcher(
             self.detect_batch, max_batch_size=settings.detector_max_batch_size, wait_s=settings.detector_batch_wait_s
         )
 
@@ -59,16 +58,9 @@ class DetectorDeployment(BatchedModel):
         return self.detectors[key]
 
     def _providers(self, key: str) -> list[Any]:
-        if self.backend.runtime != "tensorrt":
-            return session_providers(self.backend)
-        path = get_model(key, self.settings.models_dir).path
-        sha = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else key
-        cache_key = engine_cache_key(sha, gpu_name(), tensorrt_version())
-        return session_providers(self.backend, self.settings.engine_cache_dir, cache_key)
-
-    async def backend_info(self) -> dict[str, str]:
-        """Where this replica runs its model (``usage`` of each task and ``/v1/status`` show it)."""
-        return self.backend.as_usage()
+        return onnx_providers(
+            self.backend, get_model(key, self.settings.models_dir).path, self.settings.engine_cache_dir
+        )
 
     def _detect_grouped(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
         """One model call per detector named in the batch; an unknown model fails only its items."""
@@ -87,7 +79,6 @@ class DetectorDeployment(BatchedModel):
                 results[slot] = result
         return results
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.005)
     async def detect_batch(self, requests: list[DetectRequest]) -> list[Detections | Exception]:
         self.count_batch(len(requests))
         # ONNX Runtime releases the GIL; running it off the event loop lets the next batch
@@ -101,7 +92,7 @@ class DetectorDeployment(BatchedModel):
         class_filter: tuple[int, ...] | None,
         model: str | None = None,
     ) -> Detections:
-        return item_or_raise(await self.detect_batch(DetectRequest(image, min_confidence, class_filter, model)))
+        return item_or_raise(await self._detects.submit(DetectRequest(image, min_confidence, class_filter, model)))
 
     def input_size(self, model: str | None = None) -> tuple[int, int]:
         """(height, width) of the model input, so callers can downscale frames before sending."""

@@ -17,10 +17,11 @@ from api.app import create_app
 from api.services import Services, install
 from contract.status import DeploymentLoad
 from deployments.detector import DetectorDeployment
+from deployments.detector_client import detector_client
 from deployments.embedder import EmbedderDeployment
 from deployments.face import FaceDeployment
 from deployments.ocr import OCRDeployment
-from deployments.scaling import actor_options, replica_options
+from deployments.scaling import actor_options, detector_in_process, replica_options
 from deployments.step_models import ServeStepModels
 from deployments.text_embedder import TextEmbedderDeployment
 from deployments.vectors import VectorsDeployment
@@ -47,7 +48,8 @@ class Ingress:
         vectors: DeploymentHandle,
     ) -> None:
         self.worker = worker
-        models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
+        self.detector = detector_client(settings, detector)  # in-process on CPU: no hop for a sync detect
+        models = ServeStepModels(detector=self.detector, ocr=ocr, embedder=embedder, face=face)
         install(
             Services.from_settings(
                 settings,
@@ -55,7 +57,7 @@ class Ingress:
                 models=models,
                 vectors=vectors,
                 live_load=serve_load,
-                compute=lambda: detector.backend_info.remote(),
+                compute=self.detector.backend_info,
             )
         )
 
@@ -134,12 +136,17 @@ def build_app(settings: Settings) -> serve.Application:
     """Ingress → TaskWorker → model deployments (detector, OCR, appearance embedder, face), plus the
     vectors deployment (the only Chroma client) and its text embedder; every replica has a fractional
     CPU share so the graph fits on a 2-core machine (a default 1-CPU replica each would never start).
-    The ingress calls the models directly for the synchronous vision endpoints."""
+    The ingress calls the models directly for the synchronous vision endpoints.
+
+    With the detector in-process (``detector_placement``; CPU by default) the task worker carries the
+    detector's CPU share and the detector deployment, left for the vectors deployment's image
+    descriptions, takes a light model's share and idles at zero replicas."""
+    in_process = detector_in_process(settings)
     detector = _scaled(
         DetectorDeployment,
         settings,
         "detector",
-        settings.detector_num_cpus,
+        settings.model_num_cpus if in_process else settings.detector_num_cpus,
         max_ongoing_requests=max(8, settings.detector_max_batch_size * 4),
     ).bind(settings)
     model_options: dict[str, Any] = {
@@ -160,7 +167,7 @@ def build_app(settings: Settings) -> serve.Application:
     worker = TaskWorker.options(  # type: ignore[attr-defined]
         num_replicas=settings.task_workers,
         ray_actor_options={
-            "num_cpus": 0.1,
+            "num_cpus": settings.detector_num_cpus if in_process else 0.1,
             **({"resources": settings.task_worker_resources} if settings.task_worker_resources else {}),
         },
     ).bind(settings, detector, ocr, embedder, face, vectors)

@@ -11,17 +11,43 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from models.runtime.backend import BackendChoice, choose_backend
+from models.runtime.backend import BackendChoice, choose_backend, gpu_visible
 from visiongrid.settings import Scaling, Settings
 
-__all__ = ["DEPLOYMENTS", "actor_options", "backend_of", "replica_options", "scaling_of"]
+__all__ = [
+    "DEPLOYMENTS",
+    "actor_options",
+    "backend_of",
+    "detector_in_process",
+    "replica_options",
+    "scaling_of",
+]
 
 #: The model deployments that autoscale, by their settings name (``scaling_<name>``).
 DEPLOYMENTS: Final[tuple[str, ...]] = ("detector", "ocr", "embedder", "face", "text_embedder", "vectors")
 
 
+def detector_in_process(settings: Settings) -> bool:
+    """Whether task workers and the ingress run the detector themselves (``detector_placement``).
+
+    ``auto`` keeps the separate batched deployment where the detector is meant for a GPU (it asks for
+    ``num_gpus``, its backend is forced to ``cuda``, or this machine has one) and runs it in-process
+    everywhere else: on CPU the hop costs more than batching gives (see ``deployments/detector_client``).
+    """
+    if settings.detector_placement != "auto":
+        return settings.detector_placement == "in_process"
+    wants_gpu = settings.scaling_detector.num_gpus > 0
+    wants_gpu = wants_gpu or settings.backend_overrides.get("detector", settings.inference_backend) == "cuda"
+    return not (wants_gpu or gpu_visible())
+
+
 def scaling_of(settings: Settings, name: str) -> Scaling:
+    """``Settings.scaling_<name>``. With the detector in-process its deployment serves only the vectors
+    deployment's image descriptions, so unless ``scaling_detector`` was set it idles at zero replicas."""
     scaling: Scaling = getattr(settings, f"scaling_{name}")
+    chosen = f"scaling_{name}" in settings.model_fields_set
+    if name == "detector" and not chosen and detector_in_process(settings):
+        return scaling.model_copy(update={"min_replicas": 0, "initial_replicas": 0})
     return scaling
 
 

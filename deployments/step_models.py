@@ -1,7 +1,8 @@
 """The step models in the cluster: :class:`~pipelines.executor.StepModels` over deployment handles.
 
 Used by task workers (video frames, image batches) and the ingress (synchronous vision endpoints).
-Frames are downscaled to the detector's input and appearance crops are cut *here*, in the caller, so
+The detector is a :class:`~deployments.detector_client.DetectorClient` (in this process or its own
+deployment, as ``detector_placement`` says). Appearance crops are cut *here*, in the caller, so
 what crosses the object store is as small as the model needs; OCR and face crops go at source
 resolution because both read fine detail.
 """
@@ -14,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from ray.serve.handle import DeploymentHandle
 
+from deployments.detector_client import DetectorClient
 from kernels.crops import crop_resize
 from kernels.detections import Detections
-from kernels.letterbox import fit_within
 
 __all__ = ["ServeStepModels"]
 
@@ -27,7 +28,7 @@ class ServeStepModels:
     def __init__(
         self,
         *,
-        detector: DeploymentHandle,
+        detector: DetectorClient,
         ocr: DeploymentHandle,
         embedder: DeploymentHandle,
         face: DeploymentHandle,
@@ -36,7 +37,6 @@ class ServeStepModels:
         self.ocr = ocr
         self.embedder = embedder
         self.face = face
-        self._input_sizes: dict[str | None, tuple[int, int]] = {}
         self._crop_size: tuple[int, int] | None = None
 
     async def detect(
@@ -47,16 +47,7 @@ class ServeStepModels:
         min_confidence: float,
         class_filter: tuple[int, ...] | None,
     ) -> Detections:
-        """Downscale to the model's input size here, ship the smaller frame, scale boxes back.
-
-        A 768x576 frame is 1.3 MB; fitted to 512 px it is 0.6 MB, and the detector replica (the busiest
-        process) is spared the resize. Results are identical (see ``fit_within``).
-        """
-        if model not in self._input_sizes:
-            self._input_sizes[model] = await self.detector.input_size.remote(model)
-        fitted, scale = await asyncio.to_thread(fit_within, image, self._input_sizes[model])
-        result: Detections = await self.detector.detect.remote(fitted, min_confidence, class_filter, model)
-        return result if scale == 1.0 else result.scaled(1.0 / scale)
+        return await self.detector.detect(image, model=model, min_confidence=min_confidence, class_filter=class_filter)
 
     async def read_text(self, image: npt.NDArray[np.uint8]) -> Detections:
         result: Detections = await self.ocr.read.remote(np.ascontiguousarray(image))

@@ -1,4 +1,4 @@
-"""The text embedder as a Ray Serve deployment: a thin ``@serve.batch`` wrapper of
+"""The text embedder as a Ray Serve deployment: a thin continuous batching (``deployments/batching.py``) wrapper of
 :class:`models.runtime.text_embedder.TextEmbedder` (all-MiniLM-L6-v2 in NumPy, the plain class).
 
 The texts of every caller are batched into one forward pass; each caller keeps its own errors.
@@ -13,6 +13,7 @@ import numpy.typing as npt
 from ray import serve
 
 from deployments.batching import BatchedModel, item_or_raise
+from models.runtime.backend import Backend, BackendChoice
 from models.runtime.text_embedder import TextEmbedder
 from visiongrid.settings import Settings
 
@@ -22,15 +23,16 @@ __all__ = ["TextEmbedderDeployment"]
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 class TextEmbedderDeployment(BatchedModel):
     """The text embedder as a Ray Serve deployment: the texts of every caller are batched into one
-    forward pass (``@serve.batch``), each caller keeping its own errors."""
+    forward pass (continuous batching (``deployments/batching.py``)), each caller keeping its own errors."""
 
     def __init__(self, settings: Settings) -> None:
+        # all-MiniLM-L6-v2 in NumPy (no ONNX export ships offline): CPU on every machine, ~3 ms a text
+        self.backend = BackendChoice(Backend.CPU, "numpy", "NumPy BERT: runs on CPU everywhere")
         self.embedder = TextEmbedder()
-        self.configure_batching(
+        self._embeds = self.batcher(
             self.embed_batch, max_batch_size=settings.model_max_batch_size, wait_s=settings.model_batch_wait_s
         )
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def embed_batch(self, batches: list[list[str]]) -> list[npt.NDArray[np.float32] | Exception]:
         self.count_batch(len(batches))
         # BLAS releases the GIL; running the pass off the event loop lets the next batch gather.
@@ -38,7 +40,7 @@ class TextEmbedderDeployment(BatchedModel):
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """One caller's texts → ``float32 [N, 384]`` unit vectors (``[]`` → ``[0, 384]``)."""
-        return item_or_raise(await self.embed_batch(texts))
+        return item_or_raise(await self._embeds.submit(texts))
 
     def dim(self) -> int:
         return self.embedder.dim

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from deployments.detector_client import RemoteDetector
 from deployments.step_models import ServeStepModels
 from kernels.detections import Detections
 from pipelines.image_analysis import scene_targets
@@ -284,7 +285,7 @@ class VectorsDeployment:
         face: DeploymentHandle,
         text_embedder: DeploymentHandle,
     ) -> None:
-        steps = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
+        steps = ServeStepModels(detector=RemoteDetector(detector), ocr=ocr, embedder=embedder, face=face)
         self.service = VectorsService(
             settings, VectorIndex(settings), ServeVectorModels(steps, text_embedder, settings)
         )

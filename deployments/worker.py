@@ -5,8 +5,10 @@ it claimed atomically, kept alive by heartbeats. If the replica dies, the reaper
 every worker) fails the task once its heartbeat is stale and closes its stream, so no task is
 left non-terminal. Tracker state lives with the task's runner and dies with it.
 
-Decoding happens here, next to the task, so each frame crosses the object store once (to the
-model deployments, where frames and crops of all tasks are batched together).
+Decoding happens here, next to the task. On CPU the detector runs here too (``detector_placement``),
+batched across this worker's tasks, so a frame crosses no process boundary for detect+track; on a GPU
+(and for the other models) each frame crosses the object store once, to the model deployments, where
+frames and crops of all tasks are batched together.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from deployments.detector_client import detector_client
 from deployments.metrics import ServeRunnerMetrics
 from deployments.step_models import ServeStepModels
 from pipelines import webhook_dispatch
@@ -53,8 +56,8 @@ class TaskWorker:
     ) -> None:
         self.settings = settings
         self.vectors = vectors
-        self.detector = detector
-        models = ServeStepModels(detector=detector, ocr=ocr, embedder=embedder, face=face)
+        self.detector = detector_client(settings, detector)  # in-process on CPU (detector_placement)
+        models = ServeStepModels(detector=self.detector, ocr=ocr, embedder=embedder, face=face)
         engine = open_engine(settings.resolved_database_url())
         self.tasks = TaskStore(engine)
         self.archive = Archive(engine)
@@ -105,7 +108,7 @@ class TaskWorker:
     async def _claim_loop(self) -> None:
         """Claim while there is room; otherwise wait for a wake-up, a finished task or the poll."""
         try:  # where the detector runs, for every task's usage
-            info = await asyncio.wait_for(self.detector.backend_info.remote(), timeout=60)
+            info = await asyncio.wait_for(self.detector.backend_info(), timeout=60)
             self.runner.compute = {**info, "decoder": "pyav"}
         except Exception:
             logger.warning("could not ask the detector for its backend; usage says cpu", exc_info=True)
@@ -152,6 +155,10 @@ class TaskWorker:
 
     async def running_tasks(self) -> list[str]:
         return sorted(self.running)
+
+    async def detector_batch_stats(self) -> dict[int, int]:
+        """Detector calls per batch size where this worker's detector runs (its own or the deployment's)."""
+        return await self.detector.batch_stats()
 
     async def pid(self) -> int:
         return os.getpid()

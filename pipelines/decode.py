@@ -110,6 +110,7 @@ class VideoDecoder:
         max_frames: int | None = None,
         max_pixels: int | None = None,
         max_duration_s: float | None = None,
+        hwaccel: str | None = None,
     ) -> None:
         self.max_duration_s = max_duration_s
         if max_frames is not None and (not isinstance(max_frames, int) or isinstance(max_frames, bool)):
@@ -130,7 +131,8 @@ class VideoDecoder:
         self._good_frames = 0  # intact frames out of the decoder (any range), to tell "corrupt" from "empty"
         self._failures = 0  # packets the decoder rejected plus frames it flagged corrupt
         self._pending_keys = 0  # keyframe mode: in-range keyframe packets whose frame has not come out yet
-        self._container = open_container(source)
+        self._container = open_container(source, hwaccel)
+        self.hwaccel = hwaccel  # "cuda": NVDEC decodes, FFmpeg hands back host frames (decoder_choice.py)
         try:
             self._stream = pick_video_stream(self._container)
             self._init_stream_facts()

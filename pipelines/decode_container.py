@@ -14,6 +14,7 @@ from typing import BinaryIO, Final
 
 import av
 import av.error
+from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
@@ -63,10 +64,13 @@ def _read_head(source: Path | BinaryIO) -> bytes:
     return bytes(head) if head else b""
 
 
-def open_container(source: str | Path | BinaryIO) -> InputContainer:
+def open_container(source: str | Path | BinaryIO, hwaccel: str | None = None) -> InputContainer:
     """Open ``source`` for reading, turning every FFmpeg failure into :class:`VideoDecodeError`.
 
     A missing path is a caller bug rather than bad input, so it stays a plain ``FileNotFoundError``.
+    ``hwaccel="cuda"`` decodes on NVDEC (FFmpeg's hwaccel, no software fallback inside FFmpeg): a GPU
+    that cannot be opened is ``hwaccel_unavailable``, which ``pipelines.decoder_choice`` turns into a
+    CPU decode of the same task.
     """
     target: str | BinaryIO
     if isinstance(source, str | Path):
@@ -78,14 +82,18 @@ def open_container(source: str | Path | BinaryIO) -> InputContainer:
     else:
         head_source = source
         target = source
+    accel = HWAccel(device_type=hwaccel, allow_software_fallback=False) if hwaccel else None
     try:
         return av.open(
             target,
             mode="r",
             timeout=(_OPEN_TIMEOUT_S, _READ_TIMEOUT_S),
             metadata_errors="ignore",
+            hwaccel=accel,
         )
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        if accel is not None:
+            raise VideoDecodeError("hwaccel_unavailable", f"{hwaccel} decoder could not start: {exc}") from exc
         code = "corrupt_video" if _sniff_container(_read_head(head_source)) else "not_a_video"
         what = "damaged video container" if code == "corrupt_video" else "not a recognised video file"
         raise VideoDecodeError(code, f"{what}: {exc}") from exc

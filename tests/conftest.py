@@ -87,34 +87,3 @@ def s3_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         yield settings
     finally:
         stop_local_s3(proc)
-
-
-@pytest.fixture
-def serve_class_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Lets a test run a Serve deployment class on plain asyncio, and leaves it picklable afterwards.
-
-    Ray 2.60's ``@serve.batch`` asks the replica context for ``max_ongoing_requests`` (only to log a
-    warning), which exists only inside Serve, so the lookup is stubbed. Its batch queue is created
-    lazily on the decorated *class* function and holds asyncio state that cannot be pickled: left
-    behind, the same class could no longer be deployed by the end-to-end tests of this session, so
-    every queue is dropped again at teardown.
-    """
-    from types import SimpleNamespace
-
-    from ray import serve
-
-    from deployments.detector import DetectorDeployment
-    from deployments.embedder import EmbedderDeployment
-    from deployments.face import FaceDeployment
-    from deployments.ocr import OCRDeployment
-    from deployments.text_embedder import TextEmbedderDeployment
-
-    context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=64))
-    monkeypatch.setattr(serve, "get_replica_context", lambda: context)
-    yield
-    for deployment in (DetectorDeployment, EmbedderDeployment, FaceDeployment, OCRDeployment, TextEmbedderDeployment):
-        cls = deployment.func_or_class  # type: ignore[attr-defined]
-        for attribute in vars(cls).values():
-            setter = getattr(attribute, "set_max_batch_size", None)
-            if setter is not None:
-                setter.__self__._queue = None  # the lazy queue wrapper of this @serve.batch method

@@ -131,6 +131,8 @@ def cluster(tmp_path: Path, s3_settings: Settings, chroma_settings: Settings) ->
                 {"min_replicas": 1, "max_replicas": 1, "resources": {"visiongrid_node_b": 0.5}}
             ),
             "VISIONGRID_TASK_WORKER_RESOURCES": json.dumps({"visiongrid_head": 0.5}),
+            # the detector as its own deployment (as on a GPU node), not inside the worker (the CPU default)
+            "VISIONGRID_DETECTOR_PLACEMENT": "deployment",
             "VISIONGRID_DETECTOR_NUM_CPUS": "0.5",
             "VISIONGRID_MODEL_NUM_CPUS": "0.05",
             "VISIONGRID_VECTORS_NUM_CPUS": "0.05",

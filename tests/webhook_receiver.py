@@ -1,6 +1,6 @@
 """A real webhook receiver on loopback: verifies every signature, answers scripted status codes.
 
-Used by the webhook tests and ``benchmarks/platform.py``. Each request is recorded with its headers,
+Used by the webhook tests and ``benchmarks/platform_layer.py``. Each request is recorded with its headers,
 body, arrival time and whether its ``X-Webhook-Signature`` verified against the secrets it knows.
 """
 

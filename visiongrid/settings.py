@@ -276,6 +276,16 @@ class Settings(BaseSettings):
     detector_num_cpus: float = Field(
         1.3, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
     )
+    video_decoder: Literal["auto", "pyav", "nvdec"] = Field(
+        "auto",
+        description="auto: NVDEC for H.264/HEVC where a GPU is visible, else PyAV on CPU (per task, with the "
+        "reason in usage.decoder_note); pyav: always CPU",
+    )
+    detector_placement: Literal["auto", "deployment", "in_process"] = Field(
+        "auto",
+        description="where task workers and the ingress run the detector: in_process (no hop; auto on CPU) or "
+        "its own batched deployment (auto where the detector is given a GPU)",
+    )
     detector_spin_wait: bool = Field(
         False,
         description="let the detector's ONNX Runtime threads spin-wait between runs (faster detector, less CPU "

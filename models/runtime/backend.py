@@ -32,6 +32,7 @@ __all__ = [
     "engine_cache_key",
     "gpu_name",
     "gpu_visible",
+    "onnx_providers",
     "session_providers",
     "tensorrt_version",
 ]
@@ -161,3 +162,36 @@ def session_providers(choice: BackendChoice, cache_dir: Path | None = None, cach
     if choice.runtime == "onnxruntime-cuda":
         return [_CUDA, _CPU]
     return [_CPU]
+
+
+def _batch_profile(model_path: Path, max_batch: int) -> dict[str, str]:
+    """TensorRT optimisation-profile options for a model whose first input has a dynamic batch: one
+    engine serves batch 1..``max_batch`` instead of one engine being built per batch size seen."""
+    import onnxruntime as ort
+
+    model_input = ort.InferenceSession(str(model_path), providers=[_CPU]).get_inputs()[0]
+    dims = list(model_input.shape)
+    if not dims or isinstance(dims[0], int) or not all(isinstance(d, int) for d in dims[1:]):
+        return {}  # fixed batch, or other dynamic axes: let TensorRT take shapes as they come
+    rest = "x".join(str(d) for d in dims[1:])
+    shapes = {
+        name: f"{model_input.name}:{batch}x{rest}"
+        for name, batch in (("min", 1), ("opt", max_batch), ("max", max_batch))
+    }
+    return {f"trt_profile_{name}_shapes": shape for name, shape in shapes.items()}
+
+
+def onnx_providers(
+    choice: BackendChoice, model_path: Path | None, cache_dir: Path, max_batch: int | None = 16
+) -> list[Any]:
+    """The providers of a session on ``model_path`` for ``choice``. On TensorRT: FP16, a
+    dynamic-batch profile up to ``max_batch`` (``None``: none, for a list several models' sessions
+    share), and an engine cache folder keyed by the model file's sha256, the GPU and the TensorRT
+    version, so an engine is built once per machine kind and model."""
+    if choice.runtime != "tensorrt":
+        return session_providers(choice)
+    sha = hashlib.sha256(model_path.read_bytes()).hexdigest() if model_path is not None else "unnamed"
+    providers = session_providers(choice, cache_dir, engine_cache_key(sha, gpu_name(), tensorrt_version()))
+    if model_path is not None and max_batch is not None:
+        providers[0][1].update(_batch_profile(model_path, max_batch))
+    return providers

@@ -79,12 +79,46 @@ class Detector:
         transforms = [self._letterbox_into(batch, i, image) for i, image in enumerate(images)]
         return self._to_model_layout(batch), transforms
 
-    def infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Run the model; a fixed-batch model is run one image at a time."""
+    def infer(self, batch: Any) -> npt.NDArray[np.float32]:
+        """Run the model; a fixed-batch model is run one image at a time. ``batch`` is a NumPy array
+        or a torch tensor (e.g. letterboxed on the GPU by ``kernels.torch_ops``), bound in place."""
+        if not isinstance(batch, np.ndarray):
+            return self._infer_bound(batch)
         if self.max_batch is None or self.max_batch >= len(batch):
             return np.asarray(self.session.run(None, {self.input_name: batch})[0])
         outputs = [self.session.run(None, {self.input_name: batch[i : i + 1]})[0] for i in range(len(batch))]
         return np.concatenate(outputs)
+
+    def _infer_bound(self, tensor: Any) -> npt.NDArray[np.float32]:
+        """Run on a torch tensor where it lives (ONNX Runtime IO binding: no host round trip for the
+        input); the output, small next to a frame batch, comes back to the host for box decoding."""
+        tensor = tensor.contiguous()
+        if self.max_batch is not None and self.max_batch < tensor.shape[0]:
+            return np.concatenate([self._infer_bound(tensor[i : i + 1]) for i in range(tensor.shape[0])])
+        binding = self.session.io_binding()
+        device = tensor.device
+        binding.bind_input(
+            self.input_name, device.type, device.index or 0, np.float32, tuple(tensor.shape), tensor.data_ptr()
+        )
+        binding.bind_output(self.session.get_outputs()[0].name)
+        self.session.run_with_iobinding(binding)
+        return np.asarray(binding.copy_outputs_to_cpu()[0])
+
+    def detect_prepared(
+        self,
+        batch: Any,
+        transforms: Sequence[LetterboxTransform],
+        *,
+        min_confidence: float = 0.3,
+        class_filter: npt.NDArray[np.integer] | None = None,
+    ) -> list[Detections]:
+        """Detections for a batch already letterboxed and normalised in the model's layout (NumPy, or
+        a torch tensor on the device that decoded the frames), with each frame's transform."""
+        raw = self.infer(batch)
+        return [
+            self._decode(raw[i], transform, min_confidence=min_confidence, class_filter=class_filter)
+            for i, transform in enumerate(transforms)
+        ]
 
     def detect(
         self,
@@ -97,11 +131,7 @@ class Detector:
         if not images:
             return []
         batch, transforms = self.preprocess(images)
-        raw = self.infer(batch)
-        return [
-            self._decode(raw[i], transforms[i], min_confidence=min_confidence, class_filter=class_filter)
-            for i in range(len(images))
-        ]
+        return self.detect_prepared(batch, transforms, min_confidence=min_confidence, class_filter=class_filter)
 
     def detect_each(self, requests: Sequence[DetectRequest]) -> list[Detections | Exception]:
         """One batched model call for requests with their own options; a bad item fails alone.

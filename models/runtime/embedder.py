@@ -13,6 +13,7 @@ This is the plain class; ``deployments/embedder.py`` wraps it in a Serve deploym
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,13 +29,13 @@ __all__ = ["AppearanceEmbedder"]
 class AppearanceEmbedder:
     """uint8 crops → ONNX Runtime → ``float32 [N, D]`` appearance vectors."""
 
-    def __init__(self, entry: ModelEntry, *, intra_op_threads: int = 1) -> None:
+    def __init__(self, entry: ModelEntry, *, intra_op_threads: int = 1, providers: Sequence[Any] | None = None) -> None:
         if entry.task != "feature":
             raise ValueError(f"model {entry.name!r} is a {entry.task!r} model, not an appearance-feature model")
         if entry.path is None:
             raise ValueError(f"model {entry.name!r} names no ONNX file")
         self.entry = entry
-        self.session = make_session(str(entry.path), intra_op_threads)
+        self.session = make_session(str(entry.path), intra_op_threads, providers=providers)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         dims = model_input.shape

@@ -8,6 +8,7 @@ from the pipeline). Decoding and face alignment live in ``kernels/face_decoding.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,7 @@ class FaceAnalyzer:
         intra_op_threads: int = 1,
         min_confidence: float = 0.5,
         iou_threshold: float = 0.3,
+        providers: Sequence[Any] | None = None,
     ) -> None:
         if detector.task != "face_detect" or detector.output_format != "blazeface":
             raise ValueError(f"model {detector.name!r} is not a BlazeFace face detector")
@@ -50,8 +52,8 @@ class FaceAnalyzer:
         self.detector_entry, self.descriptor_entry = detector, descriptor
         self.min_confidence = min_confidence
         self.iou_threshold = iou_threshold
-        self.detector = make_session(str(detector.path), intra_op_threads)
-        self.descriptor = make_session(str(descriptor.path), intra_op_threads)
+        self.detector = make_session(str(detector.path), intra_op_threads, providers=providers)
+        self.descriptor = make_session(str(descriptor.path), intra_op_threads, providers=providers)
         det_input = self.detector.get_inputs()[0]
         self.detector_input = det_input.name
         self.input_size = int(det_input.shape[1])

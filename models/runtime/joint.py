@@ -1,6 +1,6 @@
 """One model call for several callers' inputs: how a batch keeps each caller's rows and errors apart.
 
-The embedders' ``embed_each`` use it; the Serve deployments batch callers with ``@serve.batch`` and hand
+The embedders' ``embed_each`` use it; the Serve deployments batch callers (``deployments/batching.py``) and hand
 the batch here, so a bad item fails alone and a model failure fails the call's items together.
 """
 

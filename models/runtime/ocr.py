@@ -39,7 +39,9 @@ DET_LIMIT_SIDE = 960
 class TextReader:
     """Lines of text in RGB images: one row per line, boxes in the image's own pixels."""
 
-    def __init__(self, *, intra_op_threads: int = 1, use_angle_cls: bool = False, min_score: float = 0.5) -> None:
+    def __init__(
+        self, *, intra_op_threads: int = 1, use_angle_cls: bool = False, min_score: float = 0.5, use_cuda: bool = False
+    ) -> None:
         # RapidOCR ignores a thread count above os.cpu_count() (it then uses every core): clamp.
         threads = max(1, min(intra_op_threads, os.cpu_count() or 1))
         params: dict[str, Any] = {
@@ -51,6 +53,8 @@ class TextReader:
             "Det.limit_side_len": DET_LIMIT_SIDE,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            # RapidOCR's own switch to ONNX Runtime's CUDA provider (it has no TensorRT option)
+            "EngineConfig.onnxruntime.use_cuda": use_cuda,
         }
         self.engine = RapidOCR(params=params)
         self.min_score = min_score

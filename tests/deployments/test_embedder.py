@@ -145,8 +145,8 @@ def test_embed_each_fails_only_the_bad_item(embedder: AppearanceEmbedder, street
 
 
 @pytest.fixture
-def deployment(serve_class_in_process: None) -> Iterator[EmbedderDeployment]:
-    """The deployment class itself, outside Serve: @serve.batch runs on plain asyncio."""
+def deployment() -> Iterator[EmbedderDeployment]:
+    """The deployment class itself, outside Serve: its batcher runs on plain asyncio."""
     settings = Settings(model_max_batch_size=8, model_batch_wait_s=0.05, model_num_cpus=0.25)
     yield EmbedderDeployment.func_or_class(settings)  # type: ignore[attr-defined]
 

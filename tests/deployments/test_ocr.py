@@ -179,9 +179,8 @@ def test_reading_order_groups_rows_by_vertical_overlap() -> None:
     assert reading_order(np.empty((0, 4), np.float32)) == []
 
 
-@pytest.mark.usefixtures("serve_class_in_process")
 def test_deployment_batches_callers_and_fails_a_bad_item_alone(plate: np.ndarray) -> None:
-    # The deployment class itself, run on this event loop (see the serve_class_in_process fixture).
+    # The deployment class itself, run on this event loop (its batcher is plain asyncio).
     settings = Settings(model_num_cpus=0.25, model_max_batch_size=4, model_batch_wait_s=0.2)
     deployment = OCRDeployment.func_or_class(settings)  # type: ignore[attr-defined]
 

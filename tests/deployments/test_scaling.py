@@ -10,7 +10,7 @@ from visiongrid.settings import Scaling, Settings
 
 
 def test_idle_deployments_scale_to_zero_by_default_and_the_detector_does_not() -> None:
-    settings = Settings()
+    settings = Settings(detector_placement="deployment")  # in-process (the CPU default) it idles at zero
     configs = {name: replica_options(settings, name)["autoscaling_config"] for name in DEPLOYMENTS}
     assert configs["detector"]["min_replicas"] == 1
     assert all(configs[name]["min_replicas"] == 0 for name in ("ocr", "embedder", "face", "text_embedder", "vectors"))

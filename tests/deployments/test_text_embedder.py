@@ -109,8 +109,8 @@ def test_missing_package_names_the_install_command(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def deployment(serve_class_in_process: None) -> Iterator[TextEmbedderDeployment]:
-    """The deployment class itself, outside Serve: @serve.batch runs on plain asyncio."""
+def deployment() -> Iterator[TextEmbedderDeployment]:
+    """The deployment class itself, outside Serve: its batcher runs on plain asyncio."""
     settings = Settings(model_max_batch_size=8, model_batch_wait_s=0.05)
     yield TextEmbedderDeployment.func_or_class(settings)  # type: ignore[attr-defined]
 

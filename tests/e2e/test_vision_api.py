@@ -342,10 +342,11 @@ def test_two_concurrent_tasks_are_batched_in_the_models(service: Service) -> Non
 
     steps = [{"model": "detect", "parameters": {"classes": ["person"]}}, {"model": "feature"}]
     source = {"sampling": {"mode": "fps", "value": 5}, "max_frames": 40}
-    detector = serve.get_deployment_handle("DetectorDeployment", app_name="visiongrid")
+    # on CPU the detector runs in the task worker (detector_placement auto), batched across its tasks
+    worker = serve.get_deployment_handle("TaskWorker", app_name="visiongrid")
     embedder = serve.get_deployment_handle("EmbedderDeployment", app_name="visiongrid")
     _wait_until_idle(service)  # an earlier test's task would hold a slot and the two would not overlap
-    before_detect = detector.batch_stats.remote().result()
+    before_detect = worker.detector_batch_stats.remote().result()
     before_embed = embedder.batch_stats.remote().result()
     tasks = [video(service, f"{service.media_url}/vtest.avi", steps, **source) for _ in range(2)]
     assert [wait_terminal(service, task)["status"] for task in tasks] == ["succeeded", "succeeded"]
@@ -353,7 +354,7 @@ def test_two_concurrent_tasks_are_batched_in_the_models(service: Service) -> Non
     def batched_calls(before: dict[int, int], after: dict[int, int]) -> int:
         return sum(count - before.get(size, 0) for size, count in after.items() if size > 1)
 
-    assert batched_calls(before_detect, detector.batch_stats.remote().result()) > 0
+    assert batched_calls(before_detect, worker.detector_batch_stats.remote().result()) > 0
     assert batched_calls(before_embed, embedder.batch_stats.remote().result()) > 0
 
 

@@ -90,3 +90,24 @@ def test_a_visible_gpu_is_used_or_its_missing_runtime_said() -> None:
         assert choice.backend is Backend.CUDA
     else:  # a GPU without onnxruntime-gpu: CPU, and the reason says why
         assert choice.backend is Backend.CPU and "no GPU runtime" in choice.reason
+
+
+def test_tensorrt_sessions_get_a_dynamic_batch_profile_and_a_keyed_engine_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import registry
+    from models.runtime import backend
+
+    monkeypatch.setattr(backend, "gpu_name", lambda: "NVIDIA H200")
+    trt = backend.BackendChoice(backend.Backend.CUDA, "tensorrt", "test")
+    path = registry.get_model("centernet").path
+    assert path is not None
+    name, options = backend.onnx_providers(trt, path, tmp_path, max_batch=4)[0]
+    assert name == "TensorrtExecutionProvider" and options["trt_fp16_enable"] is True
+    assert options["trt_profile_min_shapes"] == "images:1x512x512x3"
+    assert options["trt_profile_max_shapes"] == "images:4x512x512x3"
+    assert Path(options["trt_engine_cache_path"]).parent == tmp_path and Path(options["trt_engine_cache_path"]).is_dir()
+    shared = backend.onnx_providers(trt, path, tmp_path, max_batch=None)[0][1]
+    assert not any(key.startswith("trt_profile") for key in shared), "a list shared by two models has no profile"
+    cpu = backend.BackendChoice(backend.Backend.CPU, "onnxruntime-cpu", "test")
+    assert backend.onnx_providers(cpu, path, tmp_path) == ["CPUExecutionProvider"]

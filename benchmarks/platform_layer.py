@@ -1,7 +1,7 @@
 """What the platform layer costs a request: auth + scopes + rate limiting + idempotency, on vs off, and
 webhook delivery latency from a task's finish to its receipt.
 
-Run:  .venv/bin/python benchmarks/platform.py [--requests 400]
+Run:  .venv/bin/python benchmarks/platform_layer.py [--requests 400]
 
 Two copies of the API app (in-process under uvicorn on loopback, SQLite, no Ray: the routes used
 never reach a deployment) on one database: one with rate limits on, one with them off. Each serves
@@ -207,7 +207,7 @@ def main() -> None:
             ]
         )
     report(
-        "Platform layer cost (benchmarks/platform.py)",
+        "Platform layer cost (benchmarks/platform_layer.py)",
         ["path", "p50", "p99", "target ≤ +2 ms p50"],
         rows,
         [
