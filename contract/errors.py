@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     # --- media the request points at (400 unless too large) ----------------------------------------
     MEDIA_NOT_FOUND = "media_not_found"
     MEDIA_UNREACHABLE = "media_unreachable"
+    MEDIA_NOT_STREAMABLE = "media_not_streamable"
     URL_NOT_ALLOWED = "url_not_allowed"
     NOT_AN_IMAGE = "not_an_image"
     CORRUPT_IMAGE = "corrupt_image"

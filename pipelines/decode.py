@@ -64,6 +64,7 @@ from pipelines.decode_types import (
     Sampling,
     SamplingMode,
     VideoDecodeError,
+    ffmpeg_reason,
 )
 
 __all__ = [
@@ -232,7 +233,7 @@ class VideoDecoder:
                 consecutive += 1
                 if consecutive >= _MAX_CONSECUTIVE_DECODE_FAILURES:
                     raise VideoDecodeError(
-                        "corrupt_video", f"{consecutive} consecutive packets failed to decode: {exc}"
+                        "corrupt_video", f"{consecutive} consecutive packets failed to decode: {ffmpeg_reason(exc)}"
                     ) from exc
                 yield DecodeFailure(self._time.packet_time(packet))
                 continue
@@ -254,7 +255,7 @@ class VideoDecoder:
             else:
                 yield from self._iter_all()
         except av.error.FFmpegError as exc:
-            raise VideoDecodeError("corrupt_video", f"decoding failed: {exc}") from exc
+            raise VideoDecodeError("corrupt_video", f"decoding failed: {ffmpeg_reason(exc)}") from exc
         if self._good_frames == 0 and not self._seeked:
             # Decoding from the beginning, a real video always yields at least one frame, so "nothing at all"
             # means a damaged index or damaged data. (After a seek, nothing can simply mean "range past the end".)

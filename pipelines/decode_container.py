@@ -18,7 +18,7 @@ from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from pipelines.decode_types import VideoDecodeError
+from pipelines.decode_types import VideoDecodeError, ffmpeg_reason
 
 __all__ = ["check_duration", "estimate_total_frames", "open_container", "pick_video_stream"]
 
@@ -93,10 +93,11 @@ def open_container(source: str | Path | BinaryIO, hwaccel: str | None = None) ->
         )
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         if accel is not None:
-            raise VideoDecodeError("hwaccel_unavailable", f"{hwaccel} decoder could not start: {exc}") from exc
+            reason = ffmpeg_reason(exc)
+            raise VideoDecodeError("hwaccel_unavailable", f"{hwaccel} decoder could not start: {reason}") from exc
         code = "corrupt_video" if _sniff_container(_read_head(head_source)) else "not_a_video"
         what = "damaged video container" if code == "corrupt_video" else "not a recognised video file"
-        raise VideoDecodeError(code, f"{what}: {exc}") from exc
+        raise VideoDecodeError(code, f"{what}: {ffmpeg_reason(exc)}") from exc
 
 
 def pick_video_stream(container: InputContainer) -> VideoStream:

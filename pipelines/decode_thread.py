@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from contract.errors import ErrorCode, VisionGridError
-from pipelines.decode import DecodedFrame, DecodeStats, VideoDecodeError, VideoDecoder
+from pipelines.decode import DecodedFrame, DecodeStats, VideoDecoder
 
 __all__ = ["DecodeThread", "EndItem", "ErrorItem", "FrameItem", "QueueItem"]
 
@@ -122,7 +122,7 @@ class DecodeThread:
                     return
             if not self._stop.is_set():
                 self._put(EndItem(decoder.finish_reason or "stop", dataclasses.replace(decoder.stats)))
-        except VideoDecodeError as exc:
+        except VisionGridError as exc:  # the video's errors, and the transfer's when read while decoding
             if not self._stop.is_set():
                 self._put(ErrorItem(exc, dataclasses.replace(decoder.stats)))
         except Exception as exc:  # a bug or an unexpected PyAV error: fail the task, never kill silently

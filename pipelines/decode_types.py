@@ -22,6 +22,7 @@ __all__ = [
     "Sampling",
     "SamplingMode",
     "VideoDecodeError",
+    "ffmpeg_reason",
 ]
 
 SamplingMode = Literal["fps", "keyframe", "interval"]
@@ -100,3 +101,9 @@ class DecodeStats:
     fps: float = 0.0
     width: int = 0
     height: int = 0
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """What FFmpeg said, without the file name it appends (a worker's path is nobody else's business)."""
+    reason = getattr(exc, "strerror", None)
+    return str(reason) if reason else type(exc).__name__

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, BinaryIO, Final, Literal
 
 import av
 import av.error
@@ -56,17 +56,21 @@ def choose_decoder(preference: DecoderPreference, *, codec: str, gpu: bool) -> D
     return DecoderChoice("nvdec")
 
 
-def _codec_of(path: Path) -> str:
+def _codec_of(source: Path | BinaryIO) -> str:
+    target: str | BinaryIO = str(source) if isinstance(source, Path) else source
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(target, metadata_errors="ignore") as container:
             stream = next((s for s in container.streams.video), None)
             return stream.codec_context.name if stream is not None and stream.codec_context is not None else ""
     except (av.error.FFmpegError, UnicodeDecodeError):
         return ""  # the decoder itself will say what is wrong, with its own error code
+    finally:
+        if not isinstance(source, Path):
+            source.seek(0)  # a stream read while it downloads: the decoder starts from the top again
 
 
 def open_video_decoder(
-    path: Path, preference: DecoderPreference, *, gpu: bool | None = None, **options: Any
+    source: Path | BinaryIO, preference: DecoderPreference, *, gpu: bool | None = None, **options: Any
 ) -> tuple[VideoDecoder, DecoderChoice]:
     """A :class:`VideoDecoder` on NVDEC where it applies and starts, else on CPU, with the choice made.
 
@@ -74,13 +78,15 @@ def open_video_decoder(
     raise :class:`VideoDecodeError` whichever decoder was tried.
     """
     has_gpu = gpu_visible() if gpu is None else gpu
-    choice = choose_decoder(preference, codec=_codec_of(path) if has_gpu else "", gpu=has_gpu)
+    choice = choose_decoder(preference, codec=_codec_of(source) if has_gpu else "", gpu=has_gpu)
     if choice.name == "nvdec":
         try:
-            return VideoDecoder(path, hwaccel="cuda", **options), choice
+            return VideoDecoder(source, hwaccel="cuda", **options), choice
         except VideoDecodeError as exc:
             if exc.code != "hwaccel_unavailable":
                 raise
-            logger.warning("NVDEC could not start for %s, decoding on CPU: %s", path.name, exc.message)
+            logger.warning("NVDEC could not start, decoding on CPU: %s", exc.message)
             choice = DecoderChoice("pyav", f"NVDEC unavailable ({exc.message}): CPU decode")
-    return VideoDecoder(path, **options), choice
+            if not isinstance(source, Path):
+                source.seek(0)
+    return VideoDecoder(source, **options), choice

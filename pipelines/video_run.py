@@ -25,7 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from contract.errors import ErrorCode, VisionGridError
 from kernels.detections import Detections
 from kernels.tracking import ByteTracker, TrackerConfig
 from pipelines.chunks import Vectors, frame_chunk, result_body
-from pipelines.decode import DecodedFrame, VideoDecodeError, VideoDecoder
+from pipelines.decode import DecodedFrame, VideoDecoder
 from pipelines.decode_thread import DecodeThread, EndItem, ErrorItem, FrameItem, QueueItem
 from pipelines.decoder_choice import open_video_decoder
 from pipelines.describe import DescribeChain, DescribeError, SegmentDescriber
@@ -45,6 +45,8 @@ from pipelines.track_index import index_items, index_video_vectors
 from pipelines.tracker_settings import tracker_config
 from pipelines.tracks import TrackAggregator
 from store import media
+from store.media_stream import open_video_stream
+from store.progressive import ProgressiveReader
 
 if TYPE_CHECKING:
     from pipelines.runner import TaskRunner
@@ -113,13 +115,31 @@ class VideoRun:
         self.settings = runner.settings
         self.describe: DescribeState | None = None
         self.vectors = Vectors()  # which full vectors the chunks carry (set from the plan)
+        self.stream: ProgressiveReader | None = None  # the video read while it downloads
 
     async def execute(self) -> str:
         workdir = self.settings.data_dir / "work" / self.task.id
         try:
             return await self._execute(workdir)
         finally:
+            self.abort_source()
+            if self.stream is not None:
+                await asyncio.to_thread(self.stream.close)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+    def _open_source(self, url: str, workdir: Path) -> Path | ProgressiveReader:
+        """The video to decode: read while it downloads (``progressive_decode``), or downloaded first."""
+        if self.settings.progressive_decode:
+            self.stream = open_video_stream(url, self.settings, self.task.project, "input[0].url")
+            return self.stream
+        workdir.mkdir(parents=True, exist_ok=True)
+        return media.open_video(url, self.settings, workdir, None, self.task.project)
+
+    def abort_source(self) -> None:
+        """Stop the video's transfer at once (a cancel, a failure, the end): a decode thread blocked on
+        the network wakes up instead of waiting out the fetch timeout."""
+        if self.stream is not None:
+            self.stream.abort()
 
     async def _execute(self, workdir: Path) -> str:
         lease = self.lease
@@ -129,10 +149,7 @@ class VideoRun:
             return await lease.fail(VisionGridError(ErrorCode.INVALID_REQUEST, str(exc)))
         lease.model = plan.model_hint if plan.model_hint is not None else self.task.model
         try:
-            await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
-            path = await asyncio.to_thread(
-                media.open_video, plan.source_url, self.settings, workdir, None, self.task.project
-            )
+            source = await asyncio.to_thread(self._open_source, plan.source_url, workdir)
         except media.MediaError as exc:
             return await lease.fail(VisionGridError(exc.code, exc.message))
         if lease.stop_requested:  # the fetch can be long: honour a cancel that came in meanwhile
@@ -140,7 +157,7 @@ class VideoRun:
         try:
             decoder, decoder_choice = await asyncio.to_thread(
                 open_video_decoder,
-                path,
+                source if isinstance(source, Path) else cast(BinaryIO, source),  # a file object to PyAV
                 self.settings.video_decoder,
                 sampling=plan.sampling,
                 frame_range=plan.frame_range,
@@ -148,7 +165,7 @@ class VideoRun:
                 max_pixels=self.settings.max_video_pixels,
                 max_duration_s=self.settings.max_video_duration_s,
             )
-        except VideoDecodeError as exc:
+        except VisionGridError as exc:  # the video's own errors, and the transfer's (read while decoding)
             return await lease.fail(exc)
         except FileNotFoundError as exc:  # the fetched copy vanished from the workdir before the decoder opened it
             return await lease.fail(VisionGridError(ErrorCode.STAGED_MEDIA_MISSING, f"video file vanished: {exc}"))
@@ -341,6 +358,8 @@ class _FrameLoop:
         for future in pending:
             future.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        if self.end is None:  # stopped before the end: a decode thread may be waiting on the network
+            self.run_.abort_source()
         await self.producer.join()
 
     async def _conclude(self) -> str:

@@ -55,6 +55,7 @@ __all__ = [
     "decode_base64_limited",
     "delete_staged",
     "open_video",
+    "own_storage_url",
     "read_image_source",
     "read_media",
     "resolve_media_url",
@@ -114,14 +115,14 @@ def resolve_media_url(url: str, settings: Settings, project: str | None, field: 
     * Anything else: checked against the SSRF policy (:func:`check_url_allowed`) and returned unchanged
       (the fetch checks again and pins the address it checked).
     """
-    own = _own_storage_url(url, settings, project, field)
+    own = own_storage_url(url, settings, project, field)
     if own is not None:
         return storage_url(normalise_path(own, field))  # a malformed storage path: invalid_path
     check_url_allowed(url, settings, field)
     return url
 
 
-def _own_storage_url(url: str, settings: Settings, project: str | None, field: str) -> str | None:
+def own_storage_url(url: str, settings: Settings, project: str | None, field: str) -> str | None:
     """The ``storage://`` URL a storage URL (as given) or one of our presigned URLs names; None otherwise."""
     if url.startswith(STORAGE_SCHEME):
         return url
@@ -209,7 +210,7 @@ def open_video(
     if not url:
         raise ValueError("open_video needs a url")
     field = field or "input[0].url"
-    own = _own_storage_url(url, settings, project, field)
+    own = own_storage_url(url, settings, project, field)
     if own is not None:
         return _from_storage(own, settings, workdir, project, field)
     try:

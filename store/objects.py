@@ -189,6 +189,18 @@ class ObjectStore:
         """The object as a stream of blocks, for one pass over large objects (hashing, copying)."""
         yield from self._get_object(project, path)["Body"].iter_chunks(block)
 
+    def open_range(self, project: str, path: str, offset: int) -> Any:
+        """The object's body from byte ``offset`` on (an S3 ranged GET): a stream to read and close."""
+        try:
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=self.key(project, path), Range=f"bytes={offset}-"
+            )
+        except ClientError as exc:
+            if _is_not_found(exc):
+                raise ObjectNotFound(normalise_path(path)) from exc
+            raise
+        return response["Body"]
+
     def download_to(self, project: str, path: str, dest: Path) -> Path:
         """Stream the object to ``dest``; written to a temporary name first so a partial file never looks done."""
         dest = Path(dest)

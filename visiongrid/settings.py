@@ -276,6 +276,11 @@ class Settings(BaseSettings):
     detector_num_cpus: float = Field(
         1.3, gt=0, description="CPU share of a detector replica; its ORT threads = this rounded up"
     )
+    progressive_decode: bool = Field(
+        True,
+        description="decode a task's video while it downloads (HTTP range requests, S3 ranged GETs; nothing on "
+        "the node's disk); false: download it to the worker's disk first",
+    )
     video_decoder: Literal["auto", "pyav", "nvdec"] = Field(
         "auto",
         description="auto: NVDEC for H.264/HEVC where a GPU is visible, else PyAV on CPU (per task, with the "
@@ -291,7 +296,12 @@ class Settings(BaseSettings):
         description="let the detector's ONNX Runtime threads spin-wait between runs (faster detector, less CPU "
         "for everything else; the other model replicas never spin)",
     )
-    detector_max_batch_size: int = Field(4, ge=1, description="frames batched across tasks per detector call")
+    detector_max_batch_size: int = Field(
+        2,
+        ge=1,
+        description="frames batched across tasks per detector call; 2 is the CPU optimum measured on 2 cores "
+        "(benchmarks/run.py: 13.7 frames/s at batch 2, less at 4 and 8); raise it on a GPU",
+    )
     detector_batch_wait_s: float = Field(
         0.0,
         ge=0,

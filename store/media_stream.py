@@ -1,0 +1,164 @@
+"""A task's video as a :class:`~store.progressive.ProgressiveReader`: decoded while it downloads.
+
+Two openers feed the reader. HTTP(S) URLs (presigned S3 URLs included) get ``Range: bytes=N-`` GETs,
+each hop SSRF-checked and pinned to the checked address, redirects followed by hand (at most
+``MAX_REDIRECTS``) and remembered for later ranges. ``storage://`` objects of the task's project get
+S3 ranged GETs through boto3. Nothing lands on the node's disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urljoin
+
+import httpx
+
+from contract.errors import ErrorCode
+from store.media_fetch import MAX_REDIRECTS, MediaError, check_peer, pinned_request
+from store.objects import ObjectNotFound, ObjectStore
+from store.paths import StoragePathError, normalise_path
+from store.progressive import Opened, ProgressiveReader
+
+if TYPE_CHECKING:
+    from visiongrid.settings import Settings
+
+__all__ = ["HttpOpener", "StorageOpener", "open_video_stream"]
+
+#: Body chunk size: small enough that the decoder sees the first frames after the first few KiB.
+CHUNK_BYTES: Final[int] = 64 * 1024
+_REDIRECTS: Final[frozenset[int]] = frozenset({301, 302, 303, 307, 308})
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+def _closer(response: httpx.Response) -> Callable[[], None]:
+    """Close ``response`` so that a read blocked on its socket in another thread returns at once: the
+    socket is shut down first (closing alone leaves a waiting ``recv`` asleep until data comes)."""
+
+    def close() -> None:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            response.close()
+
+    return close
+
+
+class HttpOpener:
+    """Opens ``url`` from a byte offset; one pooled client, every request pinned and checked."""
+
+    def __init__(self, url: str, settings: Settings, field: str) -> None:
+        self.url = url
+        self.settings = settings
+        self.field = field
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(settings.media_fetch_timeout_s),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"Accept-Encoding": "identity"},  # count the bytes that are stored, no gzip bombs
+        )
+
+    def __call__(self, offset: int) -> Opened:
+        try:
+            return self._open(offset)
+        except httpx.TimeoutException as exc:
+            message = f"timed out fetching the media ({type(exc).__name__})"
+            raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, self.field) from None
+        except httpx.HTTPError as exc:
+            message = f"cannot fetch the media ({type(exc).__name__}: {exc})"
+            raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, self.field) from None
+
+    def _open(self, offset: int) -> Opened:
+        current = self.url
+        for _hop in range(MAX_REDIRECTS + 1):
+            target, headers, extensions = pinned_request(current, self.settings, self.field)
+            request = self._client.build_request(
+                "GET", target, headers={**headers, "Range": f"bytes={offset}-"}, extensions=extensions
+            )
+            response = self._client.send(request, stream=True)
+            try:
+                check_peer(response, self.settings, self.field)
+                if response.status_code in _REDIRECTS:
+                    location = response.headers.get("location")
+                    if not location:
+                        message = f"HTTP {response.status_code} without a Location"
+                        raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, self.field)
+                    current = urljoin(current, location)
+                    response.close()
+                    continue
+                opened = self._opened(response, offset)
+            except BaseException:
+                response.close()
+                raise
+            self.url = current  # later ranges go straight to where the redirects led
+            return opened
+        raise MediaError(ErrorCode.MEDIA_UNREACHABLE, f"more than {MAX_REDIRECTS} redirects", self.field)
+
+    def _opened(self, response: httpx.Response, offset: int) -> Opened:
+        status = response.status_code
+        if status == 416 and offset > 0:  # a range at or past the end: nothing more to read
+            return Opened(iter(()), response.close, offset, offset, True)
+        if status >= 400:
+            message = f"the media URL answered HTTP {status}"
+            raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, self.field)
+        if status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+            if match is None:
+                raise MediaError(ErrorCode.MEDIA_UNREACHABLE, "HTTP 206 without a valid Content-Range", self.field)
+            size = int(match.group(3)) if match.group(3) != "*" else None
+            return Opened(response.iter_bytes(CHUNK_BYTES), _closer(response), int(match.group(1)), size, True)
+        if status != 200:
+            raise MediaError(ErrorCode.MEDIA_UNREACHABLE, f"unexpected HTTP {status}", self.field)
+        length = response.headers.get("content-length")
+        size = int(length) if length is not None and length.isdigit() else None
+        return Opened(response.iter_bytes(CHUNK_BYTES), _closer(response), 0, size, False)  # Range ignored
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class StorageOpener:
+    """Opens a ``storage://`` object of ``project`` from a byte offset with S3 ranged GETs."""
+
+    def __init__(self, objects: ObjectStore, project: str, path: str, size: int) -> None:
+        self.objects, self.project, self.path, self.size = objects, project, path, size
+
+    def __call__(self, offset: int) -> Opened:
+        if offset >= self.size:
+            return Opened(iter(()), lambda: None, offset, self.size, True)
+        body = self.objects.open_range(self.project, self.path, offset)
+        return Opened(body.iter_chunks(CHUNK_BYTES), body.close, offset, self.size, True)
+
+    def close(self) -> None:
+        return None
+
+
+def open_video_stream(url: str, settings: Settings, project: str | None, field: str) -> ProgressiveReader:
+    """The task's video as a progressive reader; ``url`` already resolved (``media.resolve_media_url``
+    rules): a ``storage://`` object of ``project`` or an http(s) URL. Errors are :class:`MediaError`."""
+    from store.media import own_storage_url  # media imports this module's callers: import late
+
+    own = own_storage_url(url, settings, project, field)
+    if own is not None:
+        if project is None:
+            raise MediaError(ErrorCode.MEDIA_NOT_FOUND, "storage:// media needs the task's project", field)
+        objects = ObjectStore(settings)
+        try:
+            path = normalise_path(own, field)
+            info = objects.head(project, path)
+        except (ObjectNotFound, StoragePathError):
+            raise MediaError(ErrorCode.MEDIA_NOT_FOUND, f"no stored file {url!r} in this project", field) from None
+        storage = StorageOpener(objects, project, path, info.size)
+        return ProgressiveReader(storage, max_bytes=settings.max_video_bytes, field=field, on_close=storage.close)
+    http = HttpOpener(url, settings, field)
+    try:
+        return ProgressiveReader(http, max_bytes=settings.max_video_bytes, field=field, on_close=http.close)
+    except BaseException:
+        http.close()
+        raise
