@@ -21,6 +21,7 @@ from contract.common import plan_error
 from contract.errors import ErrorCode, PlanError
 from contract.steps import step_as_written
 from contract.video import ProcessRequest, VideoInput
+from pipelines.decode_live import is_live_url
 from pipelines.plan import check_resources
 from pipelines.step_specs import StepPlan, plan_steps
 from store import media, media_fetch
@@ -98,13 +99,18 @@ def _stored_input(item: VideoInput, url: str, settings: Settings) -> dict[str, A
         sampling["value"] = settings.default_sampling_fps
     if sampling["value"] is None and sampling["mode"] == "interval":
         sampling["value"] = 1
-    return {
-        "type": item.type,
+    live = item.type == "live" or is_live_url(url)
+    stored: dict[str, Any] = {
+        "type": "live" if live else item.type,
         "url": url,
         "sampling": sampling,
         "range": item.range.model_dump() if item.range else None,
-        "max_frames": item.max_frames or settings.default_max_frames,
+        # a live source runs until it ends, is cancelled, or reaches a limit the request set
+        "max_frames": item.max_frames if live else (item.max_frames or settings.default_max_frames),
     }
+    if item.max_duration_s is not None:
+        stored["max_duration_s"] = item.max_duration_s
+    return stored
 
 
 def _stored_video(services: Services, project: str, url: str) -> str:
@@ -140,6 +146,9 @@ async def _media_url(services: Services, project: str, item: VideoInput, raw: by
         url = await run_in_threadpool(media.stage_to_storage, raw, settings, project)
         return url, [url]
     assert item.url is not None
+    if item.type == "live" or is_live_url(item.url):  # FFmpeg connects itself; checked again at each (re)open
+        await run_in_threadpool(media_fetch.check_live_url_allowed, item.url, settings, "input[0].url")
+        return item.url, []
     if item.url.startswith(media.STORAGE_SCHEME):
         return await run_in_threadpool(_stored_video, services, project, item.url), []
     resolved = await run_in_threadpool(media.resolve_media_url, item.url, settings, project, "input[0].url")

@@ -87,6 +87,10 @@ class StreamInfo(BaseModel):
     fps: float
     elapsed_ms: int
     timestamp_ms: float | None
+    reconnects: int = Field(0, description="live sources: times the source was reopened after a drop")
+    lag_ms: float | None = Field(
+        None, description="live sources: how long this frame waited between arriving and being analysed"
+    )
 
 
 class ChunkResult(BaseModel):

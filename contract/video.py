@@ -76,9 +76,11 @@ class Range(Strict):
 
 
 class VideoInput(Strict):
-    type: Literal["video_url", "video_base64"]
+    type: Literal["video_url", "video_base64", "live"]
     url: Annotated[StrictStr, Field(min_length=1, max_length=4096)] | None = Field(
-        None, description="video_url: http(s) URL, a presigned URL of your storage, or storage://path"
+        None,
+        description="video_url: http(s) URL, a presigned URL of your storage, or storage://path; live: "
+        "rtsp://, rtmp://, srt:// (live whatever the type says), an HLS .m3u8 or MPEG-TS over http(s)",
     )
     data: Annotated[StrictStr, Field(min_length=1)] | None = Field(
         None, description="video_base64: the video's bytes in base64, optionally as a data: URI"
@@ -86,7 +88,10 @@ class VideoInput(Strict):
     sampling: Sampling | None = None
     range: Range | None = None
     max_frames: Annotated[StrictInt, Field(ge=1, le=2**31)] | None = Field(
-        None, description="stop after this many sampled frames (default 3000)"
+        None, description="stop after this many sampled frames (default 3000 for files, none for live sources)"
+    )
+    max_duration_s: Annotated[float, Field(gt=0, le=31 * 86400, allow_inf_nan=False)] | None = Field(
+        None, description="live sources: stop after this many seconds of source time (finish_reason max_duration)"
     )
 
     @model_validator(mode="after")
@@ -94,8 +99,8 @@ class VideoInput(Strict):
         if (info.context or {}).get("stored"):
             if self.url is None:
                 raise PlanError("url", "no video to read: the request has no URL")
-        elif self.type == "video_url" and self.url is None:
-            raise ValueError("url is required when type is video_url")  # named at input[i], as it always was
+        elif self.type in ("video_url", "live") and self.url is None:
+            raise ValueError(f"url is required when type is {self.type}")  # named at input[i], as it always was
         elif self.type == "video_base64" and self.data is None:
             raise ValueError("data is required when type is video_base64")
         return self

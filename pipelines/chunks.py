@@ -96,6 +96,8 @@ def _stream_info(
         "fps": round(float(stats.fps), 6) if stats is not None and math.isfinite(stats.fps) else 0.0,
         "elapsed_ms": int(elapsed_ms),
         "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3),
+        "reconnects": stats.reconnects if stats is not None else 0,
+        "lag_ms": stats.lag_ms if stats is not None else None,
     }
 
 

@@ -6,6 +6,11 @@ detector throttles decoding instead of letting decoded frames pile up: a task ho
 ``frame_queue_size`` + ``detector_inflight`` frames whatever the video's length. The thread checks a
 ``threading.Event`` per frame (and while waiting for room), so it stops within one frame of the runner
 deciding to stop, and it is always joined: no task leaves a thread behind.
+
+A live source cannot be throttled (it does not wait for us), so for it the thread never waits: when
+the queue is full the *oldest* queued frame is dropped for the new one ("latest frame" policy) and
+counted in ``dropped_frames``. Analysis then trails the source by at most the queue's length, and no
+frame is analysed twice.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from dataclasses import dataclass
-from typing import Final
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final, Protocol
 
 from contract.errors import ErrorCode, VisionGridError
-from pipelines.decode import DecodedFrame, DecodeStats, VideoDecoder
+from pipelines.decode import DecodedFrame, DecodeStats
 
 __all__ = ["DecodeThread", "EndItem", "ErrorItem", "FrameItem", "QueueItem"]
 
@@ -38,6 +45,21 @@ class FrameItem:
 
     frame: DecodedFrame
     stats: DecodeStats
+    arrived: float = field(default_factory=time.monotonic)  # when the frame came out of the decoder
+
+
+class FrameSource(Protocol):
+    """A file or live decoder: iterate frames once, live counters, why it ended, close."""
+
+    @property
+    def stats(self) -> DecodeStats: ...
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+    def __iter__(self) -> Iterator[DecodedFrame]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,12 +89,21 @@ class DecodeThread:
     """
 
     def __init__(
-        self, decoder: VideoDecoder, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[QueueItem], name: str
+        self,
+        decoder: FrameSource,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[QueueItem],
+        name: str,
+        *,
+        stop: threading.Event | None = None,
+        latest_only: bool = False,
     ) -> None:
         self._decoder = decoder
         self._loop = loop
         self._queue = queue
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()  # a live decoder waits on the same event between reconnects
+        self._latest_only = latest_only
+        self.late_drops = 0  # frames dropped because analysis fell behind a live source
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
 
@@ -83,11 +114,17 @@ class DecodeThread:
     def stop(self) -> None:
         self._stop.set()
 
-    async def join(self) -> None:
-        """Stop and wait for the thread (off the loop: it may be mid-frame). Closes an unstarted decoder."""
+    async def join(self, timeout: float | None = None) -> None:
+        """Stop and wait for the thread (off the loop: it may be mid-frame). Closes an unstarted decoder.
+
+        ``timeout`` (live sources): FFmpeg may sit in a network read of a silent source until its own
+        read timeout; the task does not wait for that — the daemon thread closes its decoder and exits
+        by itself, producing nothing more."""
         self._stop.set()
         if self._started:
-            await asyncio.to_thread(self._thread.join)
+            await asyncio.to_thread(self._thread.join, timeout)
+            if self._thread.is_alive():
+                logger.info("decode thread %s still in a network read; it ends on its own", self._thread.name)
         else:
             self._decoder.close()
 
@@ -95,8 +132,23 @@ class DecodeThread:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def _offer(self, item: QueueItem) -> None:
+        """(On the loop) put ``item``, dropping the oldest queued frame when there is no room."""
+        if self._queue.full():
+            oldest = self._queue.get_nowait()
+            if isinstance(oldest, FrameItem):
+                self.late_drops += 1
+        item.stats.dropped_frames += self.late_drops  # snapshots: the counts up to this item
+        self._queue.put_nowait(item)
+
     def _put(self, item: QueueItem) -> bool:
         """Blocking put that gives up when stopped; False means "stop producing"."""
+        if self._latest_only:
+            try:
+                self._loop.call_soon_threadsafe(self._offer, item)
+            except RuntimeError:  # loop closed
+                return False
+            return not self._stop.is_set()
         try:
             future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
         except RuntimeError:  # loop closed: nobody is listening any more

@@ -101,6 +101,8 @@ class DecodeStats:
     fps: float = 0.0
     width: int = 0
     height: int = 0
+    reconnects: int = 0  # live sources: connections reopened after a drop
+    lag_ms: float | None = None  # live sources: how long the frame waited between arrival and analysis
 
 
 def ffmpeg_reason(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from contract.video import ProcessRequest, Range, VideoInput
 from contract.video import Sampling as SamplingSpec
 from models.registry import UnknownModelError, get_model
 from pipelines.decode import FrameRange, Sampling
+from pipelines.decode_live import is_live_url
 from pipelines.describe import resolve_chain
 from pipelines.step_specs import KNOWN_STEP_MODELS, DetectParams, PlanError, StepPlan, plan_steps
 from visiongrid.settings import Settings
@@ -75,9 +76,11 @@ class TaskPlan:
     source_url: str
     sampling: Sampling
     frame_range: FrameRange | None
-    max_frames: int
+    max_frames: int | None  # None: a live source without a limit runs until it ends or is cancelled
     model_hint: str | None
     steps: StepPlan
+    live: bool = False  # input type "live", or a URL scheme that is always live (pipelines/decode_live.py)
+    max_duration_s: float | None = None
 
     @property
     def labels(self) -> dict[int, str] | None:
@@ -104,13 +107,16 @@ class TaskPlan:
         source: VideoInput = body.input[0]
         if source.url is None:
             raise PlanError("input[0].url", "no video to read: the request has no URL")
+        live = source.type == "live" or is_live_url(source.url)
         return cls(
             source_url=source.url,
             sampling=_sampling(source.sampling),
             frame_range=_frame_range(source.range),
-            max_frames=source.max_frames or DEFAULT_MAX_FRAMES,
+            max_frames=source.max_frames or (None if live else DEFAULT_MAX_FRAMES),
             model_hint=body.model,
             steps=plan_steps(body.steps),
+            live=live,
+            max_duration_s=source.max_duration_s,
         )
 
 

@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import shutil
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from contract.errors import ErrorCode, VisionGridError
 from kernels.detections import Detections
 from kernels.tracking import ByteTracker, TrackerConfig
 from pipelines.chunks import Vectors, frame_chunk, result_body
-from pipelines.decode import DecodedFrame, VideoDecoder
-from pipelines.decode_thread import DecodeThread, EndItem, ErrorItem, FrameItem, QueueItem
+from pipelines.decode import DecodedFrame
+from pipelines.decode_live import LiveDecoder, live_policy
+from pipelines.decode_thread import DecodeThread, EndItem, ErrorItem, FrameItem, FrameSource, QueueItem
 from pipelines.decoder_choice import open_video_decoder
 from pipelines.describe import DescribeChain, DescribeError, SegmentDescriber
 from pipelines.executor import StepFailedError, run_steps
@@ -45,6 +47,7 @@ from pipelines.track_index import index_items, index_video_vectors
 from pipelines.tracker_settings import tracker_config
 from pipelines.tracks import TrackAggregator
 from store import media
+from store.media_fetch import check_live_url_allowed
 from store.media_stream import open_video_stream
 from store.progressive import ProgressiveReader
 
@@ -135,6 +138,26 @@ class VideoRun:
         workdir.mkdir(parents=True, exist_ok=True)
         return media.open_video(url, self.settings, workdir, None, self.task.project)
 
+    async def _run_live(self, plan: TaskPlan) -> str:
+        """A live source: no fetch, the live decoder (reconnects, limits) and the latest-frame policy."""
+        try:  # FFmpeg connects by itself: the host is checked here again (the submit checked it too)
+            await asyncio.to_thread(check_live_url_allowed, plan.source_url, self.settings, "input[0].url")
+        except media.MediaError as exc:
+            return await self.lease.fail(VisionGridError(exc.code, exc.message))
+        stop = threading.Event()
+        decoder = LiveDecoder(
+            plan.source_url,
+            sampling=plan.sampling,
+            policy=live_policy(self.settings),
+            stop=stop,
+            max_frames=plan.max_frames,
+            max_duration_s=plan.max_duration_s,
+            max_pixels=self.settings.max_video_pixels,
+        )
+        self.lease.stats = dataclasses.replace(decoder.stats)
+        self.lease.compute["decoder"] = "pyav"
+        return await _FrameLoop(self, decoder, plan, live_stop=stop).run()
+
     def abort_source(self) -> None:
         """Stop the video's transfer at once (a cancel, a failure, the end): a decode thread blocked on
         the network wakes up instead of waiting out the fetch timeout."""
@@ -148,6 +171,8 @@ class VideoRun:
         except PlanError as exc:
             return await lease.fail(VisionGridError(ErrorCode.INVALID_REQUEST, str(exc)))
         lease.model = plan.model_hint if plan.model_hint is not None else self.task.model
+        if plan.live:
+            return await self._run_live(plan)
         try:
             source = await asyncio.to_thread(self._open_source, plan.source_url, workdir)
         except media.MediaError as exc:
@@ -242,13 +267,23 @@ class VideoRun:
 class _FrameLoop:
     """The frame loop of one video: decoded frames in, model steps overlapped, chunks out in frame order."""
 
-    def __init__(self, run: VideoRun, decoder: VideoDecoder, plan: TaskPlan) -> None:
+    def __init__(
+        self, run: VideoRun, decoder: FrameSource, plan: TaskPlan, live_stop: threading.Event | None = None
+    ) -> None:
         settings = run.settings
         self.run_ = run
         self.lease = run.lease
         self.plan = plan
+        self.live = live_stop is not None
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=settings.frame_queue_size)
-        self.producer = DecodeThread(decoder, asyncio.get_running_loop(), self.queue, f"decode-{run.task.id}")
+        self.producer = DecodeThread(
+            decoder,
+            asyncio.get_running_loop(),
+            self.queue,
+            f"decode-{run.task.id}",
+            stop=live_stop,
+            latest_only=self.live or settings.file_frame_policy == "latest",
+        )
         self.config: TrackerConfig = tracker_config(settings, plan.min_confidence)
         self.inflight_limit = settings.detector_inflight
         run.vectors = Vectors.of(plan.steps)
@@ -332,6 +367,8 @@ class _FrameLoop:
             except Exception as exc:
                 return self._step_failure(exc, index)
             self.run_.runner.metrics.frame_processed("frame", seconds)
+            if self.live:  # how long this frame waited between the source and its chunk
+                head.item.stats.lag_ms = round((time.monotonic() - head.item.arrived) * 1000.0, 1)
             try:
                 if not await self.run_.emit(head.item, detections, self.tracker, self):
                     return None  # claim lost while writing
@@ -360,7 +397,7 @@ class _FrameLoop:
         await asyncio.gather(*pending, return_exceptions=True)
         if self.end is None:  # stopped before the end: a decode thread may be waiting on the network
             self.run_.abort_source()
-        await self.producer.join()
+        await self.producer.join(self.run_.settings.live_stop_grace_s if self.live else None)
 
     async def _conclude(self) -> str:
         lease = self.lease

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 MAX_REDIRECTS: Final[int] = 5
 _CHUNK_BYTES: Final[int] = 1024 * 1024
 _ALLOWED_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https"})
+#: Live inputs: the streaming protocols (with their default ports) and HLS / MPEG-TS over http(s).
+_LIVE_PORTS: Final[dict[str, int]] = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "srt": 0}
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?#]*@")
 SUFFIX_RE: Final[re.Pattern[str]] = re.compile(r"^\.[A-Za-z0-9]{1,12}$")
 _REDIRECT_STATUSES: Final[frozenset[int]] = frozenset({301, 302, 303, 307, 308})
 
@@ -74,20 +77,24 @@ def address_allowed(address: IPAddress) -> bool:
     )
 
 
-def split_url(url: str, field: str | None) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL, or url_not_allowed."""
+def split_url(url: str, field: str | None, live: bool = False) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL (or, ``live``, also rtsp/rtmp/srt), or url_not_allowed."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise MediaError(ErrorCode.URL_NOT_ALLOWED, f"the URL is malformed ({exc})", field) from None
     scheme = parts.scheme.lower()
-    if scheme not in _ALLOWED_SCHEMES:
-        raise MediaError(ErrorCode.URL_NOT_ALLOWED, "only http and https URLs are allowed", field)
+    if scheme not in _ALLOWED_SCHEMES and not (live and scheme in _LIVE_PORTS):
+        allowed = "http(s), rtsp(s), rtmp(s) and srt" if live else "http and https"
+        raise MediaError(ErrorCode.URL_NOT_ALLOWED, f"only {allowed} URLs are allowed", field)
     host = parts.hostname
     if not host:
         raise MediaError(ErrorCode.URL_NOT_ALLOWED, "the URL has no host", field)
-    return scheme, host, port if port is not None else (443 if scheme == "https" else 80)
+    if port is None and scheme == "srt":
+        raise MediaError(ErrorCode.URL_NOT_ALLOWED, "an srt:// URL needs a port", field)
+    default = _LIVE_PORTS.get(scheme) or (443 if scheme == "https" else 80)
+    return scheme, host, port if port is not None else default
 
 
 def resolve(host: str, port: int, field: str | None) -> list[IPAddress]:
@@ -105,10 +112,10 @@ def resolve(host: str, port: int, field: str | None) -> list[IPAddress]:
     return addresses
 
 
-def checked_addresses(url: str, settings: Settings, field: str | None) -> list[IPAddress] | None:
+def checked_addresses(url: str, settings: Settings, field: str | None, live: bool = False) -> list[IPAddress] | None:
     """The addresses ``url`` may be fetched from, all public; None when ``allow_private_urls``
     (nothing is resolved then). Refuses with url_not_allowed, or media_unreachable on DNS failure."""
-    _, host, port = split_url(url, field)
+    _, host, port = split_url(url, field, live)
     if settings.allow_private_urls:
         return None
     addresses = resolve(host, port, field)
@@ -129,6 +136,18 @@ def check_url_allowed(url: str, settings: Settings, field: str = "input[0].url")
     be public; DNS failure is ``media_unreachable``.
     """
     checked_addresses(url, settings, field)
+
+
+def check_live_url_allowed(url: str, settings: Settings, field: str = "input[0].url") -> None:
+    """The SSRF policy for a live source: rtsp/rtmp/srt or http(s), every address public. FFmpeg makes
+    the connection itself, so it is checked again when the task opens it (and at every reconnect)."""
+    checked_addresses(url, settings, field, live=True)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials (``rtsp://user:pass@cam/...`` → ``rtsp://***@cam/...``): task
+    views, results and logs never echo them."""
+    return _USERINFO.sub(r"\1***@", url)
 
 
 def pinned_request(url: str, settings: Settings, field: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:

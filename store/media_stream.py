@@ -3,15 +3,19 @@
 Two openers feed the reader. HTTP(S) URLs (presigned S3 URLs included) get ``Range: bytes=N-`` GETs,
 each hop SSRF-checked and pinned to the checked address, redirects followed by hand (at most
 ``MAX_REDIRECTS``) and remembered for later ranges. ``storage://`` objects of the task's project get
-S3 ranged GETs through boto3. Nothing lands on the node's disk.
+S3 ranged GETs through boto3. Nothing lands on the node's disk. An origin without range support
+serving an MP4 whose index is at its end is copied (streamed) to the project's object storage first
+and read from there: the first frame then waits for that copy, but the task works.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import socket
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin
 
@@ -159,6 +163,74 @@ def open_video_stream(url: str, settings: Settings, project: str | None, field: 
     http = HttpOpener(url, settings, field)
     try:
         return ProgressiveReader(http, max_bytes=settings.max_video_bytes, field=field, on_close=http.close)
+    except MediaError as exc:
+        http.close()
+        if exc.code != ErrorCode.MEDIA_NOT_STREAMABLE or project is None:
+            raise
+        return _spooled(url, settings, project, field)
     except BaseException:
         http.close()
         raise
+
+
+class _BodyReader(io.RawIOBase):
+    """A response body as a readable stream for boto3's upload, counting against the size limit."""
+
+    def __init__(self, chunks: Iterator[bytes], max_bytes: int, field: str) -> None:
+        super().__init__()
+        self._chunks, self._pending, self._total = chunks, b"", 0
+        self.max_bytes, self.field = max_bytes, field
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Exactly ``size`` bytes unless the body ends first (boto3 takes a short read for the end)."""
+        wanted = None if size is None or size < 0 else size
+        parts: list[bytes] = []
+        have = 0
+        while wanted is None or have < wanted:
+            if not self._pending:
+                chunk = next(self._chunks, b"")
+                if not chunk:
+                    break
+                self._total += len(chunk)
+                if self._total > self.max_bytes:
+                    message = f"the media is larger than {self.max_bytes} bytes"
+                    raise MediaError(ErrorCode.MEDIA_TOO_LARGE, message, self.field)
+                self._pending = chunk
+            take = len(self._pending) if wanted is None else wanted - have
+            parts.append(self._pending[:take])
+            self._pending = self._pending[take:]
+            have += len(parts[-1])
+        return b"".join(parts)
+
+
+def _spooled(url: str, settings: Settings, project: str, field: str) -> ProgressiveReader:
+    """An origin without ranges serving an MP4 whose index is at its end: copy it to the project's
+    object storage (streamed, bounded memory; never the node's disk) and read it from there with
+    ranged GETs. The copy is deleted when the reader closes."""
+    from store.media import STAGED_PREFIX  # see open_video_stream
+
+    objects = ObjectStore(settings)
+    path = f"{STAGED_PREFIX}/spool-{uuid.uuid4().hex}.mp4"
+    http = HttpOpener(url, settings, field)
+    try:
+        opened = http(0)
+        try:
+            info = objects.put_stream(project, path, _BodyReader(opened.chunks, settings.max_video_bytes, field))
+        finally:
+            opened.close()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            objects.delete(project, path)
+        raise
+    finally:
+        http.close()
+    storage = StorageOpener(objects, project, path, info.size)
+
+    def discard() -> None:
+        with contextlib.suppress(Exception):
+            objects.delete(project, path)
+
+    return ProgressiveReader(storage, max_bytes=settings.max_video_bytes, field=field, on_close=discard)

@@ -189,6 +189,12 @@ class ObjectStore:
         """The object as a stream of blocks, for one pass over large objects (hashing, copying)."""
         yield from self._get_object(project, path)["Body"].iter_chunks(block)
 
+    def put_stream(self, project: str, path: str, body: Any) -> ObjectInfo:
+        """Upload a readable stream of unknown length (multipart in bounded memory: boto3's transfer)."""
+        with _key_accepted():
+            self._client.upload_fileobj(body, self.bucket, self.key(project, path))
+        return self.head(project, path)
+
     def open_range(self, project: str, path: str, offset: int) -> Any:
         """The object's body from byte ``offset`` on (an S3 ranged GET): a stream to read and close."""
         try:

@@ -281,6 +281,27 @@ class Settings(BaseSettings):
         description="decode a task's video while it downloads (HTTP range requests, S3 ranged GETs; nothing on "
         "the node's disk); false: download it to the worker's disk first",
     )
+    live_reconnect_attempts: int = Field(5, ge=0, le=100, description="reopen a dropped live source this often")
+    live_reconnect_backoff_s: float = Field(
+        1.0,
+        gt=0,
+        le=600,
+        allow_inf_nan=False,
+        description="first reconnect delay; doubles each attempt (1, 2, 4, 8, 16 s)",
+    )
+    live_open_timeout_s: float = Field(10.0, gt=0, le=600, allow_inf_nan=False, description="connecting a live source")
+    live_read_timeout_s: float = Field(
+        10.0, gt=0, le=600, allow_inf_nan=False, description="silence after which a live source counts as dropped"
+    )
+    live_rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport of live sources")
+    live_stop_grace_s: float = Field(
+        1.0, ge=0, le=60, allow_inf_nan=False, description="a cancelled live task waits this long for its reader"
+    )
+    file_frame_policy: Literal["queue", "latest"] = Field(
+        "queue",
+        description="files: queue = every sampled frame is analysed (decoding waits for the models); latest = "
+        "drop the oldest queued frame when analysis falls behind, as live sources always do",
+    )
     video_decoder: Literal["auto", "pyav", "nvdec"] = Field(
         "auto",
         description="auto: NVDEC for H.264/HEVC where a GPU is visible, else PyAV on CPU (per task, with the "

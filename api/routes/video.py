@@ -21,6 +21,7 @@ from contract.chunks import TaskResult
 from contract.errors import ErrorCode, PlanError
 from contract.video import TaskCreated, TaskError, TaskList, TaskProgress, TaskView
 from pipelines.chunks import EMBEDDINGS_KEY
+from store.media_fetch import redact_url
 from store.records import TaskKind, TaskRecord
 
 router = APIRouter(prefix="/v1/video", tags=["video"])
@@ -56,8 +57,20 @@ def task_view(task: TaskRecord, include_request: bool = False) -> TaskView:
         results_url=f"/v1/video/tasks/{task.id}/results",
         max_processing_time_s=task.max_processing_time_s,
         max_processing_time_clamped=task.deadline_clamped,
-        request=task.request if include_request else None,
+        request=_redacted(task.request) if include_request else None,
     )
+
+
+def _has_url(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("url"), str)
+
+
+def _redacted(request: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored request without credentials in its input URLs (a camera's ``rtsp://user:pass@``)."""
+    if not request or not isinstance(request.get("input"), list):
+        return request
+    inputs = [{**item, "url": redact_url(item["url"])} if _has_url(item) else item for item in request["input"]]
+    return {**request, "input": inputs}
 
 
 @router.post(

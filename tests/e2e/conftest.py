@@ -107,6 +107,11 @@ def service(
         sse_heartbeat_interval_s=0.3,
         sse_poll_interval_s=0.02,
         media_fetch_timeout_s=5,
+        # live sources: a dropped camera is retried twice, quickly, and silence counts after 2 s
+        live_reconnect_attempts=2,
+        live_reconnect_backoff_s=0.3,
+        live_open_timeout_s=3.0,
+        live_read_timeout_s=2.0,
         # the suite polls task views every 0.1 s: budgets far above that, so limits are on (headers
         # are sent) without refusing the tests' own polling
         rate_limit_video=100_000,

@@ -120,6 +120,8 @@ def test_frame_chunk_fields_follow_the_contract() -> None:
         "fps": 25.0,
         "elapsed_ms": 1720,
         "timestamp_ms": 1680.0,
+        "reconnects": 0,  # a file: never reopened, and no live lag
+        "lag_ms": None,
     }
     assert chunk["finish_reason"] is None
     (result,) = chunk["delta"]["results"]
@@ -189,6 +191,8 @@ def test_terminal_chunk_stop_and_error() -> None:
         "fps": 0.0,
         "elapsed_ms": 3,
         "timestamp_ms": None,
+        "reconnects": 0,
+        "lag_ms": None,
     }
 
 

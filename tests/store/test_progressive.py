@@ -162,3 +162,18 @@ def test_a_storage_object_is_read_with_ranged_gets(clips: Path, s3_settings: Set
     with pytest.raises(MediaError) as other:
         open_video_stream("storage://clips/index_last.mp4", s3_settings, "another-project", "input[0].url")
     assert other.value.code == "media_not_found"
+
+
+def test_without_ranges_an_index_at_the_end_is_spooled_to_storage_and_read_from_there(
+    clips: Path, s3_settings: Settings
+) -> None:
+    settings = s3_settings.model_copy(update={"allow_private_urls": True})
+    objects = ObjectStore(settings)
+    with RangeServer(clips, ranges=False) as server:
+        reader = open_video_stream(server.url("big_index_last.mp4"), settings, "proj-spool", "input[0].url")
+    spooled = [item.path for item in objects.list("proj-spool", prefix="staged/")[0]]
+    assert len(spooled) == 1 and spooled[0].startswith("staged/spool-")
+    assert reader.ranged and reader.size == (clips / "big_index_last.mp4").stat().st_size
+    assert len(_frames(reader)) == 90
+    reader.close()
+    assert objects.list("proj-spool", prefix="staged/")[0] == [], "the spooled copy is deleted with the reader"
