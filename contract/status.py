@@ -20,8 +20,10 @@ __all__ = [
 
 
 class Capacity(BaseModel):
-    max_running_tasks: int = Field(description="tasks running at once, cluster-wide")
+    max_running_tasks: int = Field(description="file tasks running at once, cluster-wide")
     max_running_tasks_per_project: int
+    max_live_tasks: int = Field(0, description="live-source tasks running at once, cluster-wide (their own limit)")
+    max_live_tasks_per_project: int = 0
 
 
 class StatusView(BaseModel):
@@ -29,6 +31,7 @@ class StatusView(BaseModel):
     project: str
     tasks: dict[str, int] = Field(description="the caller's project's tasks by status")
     queue_depth: int = Field(description="the caller's pending tasks")
+    live_tasks: int = Field(0, description="the caller's live-source tasks running now")
     capacity: Capacity
     compute: dict[str, str] = Field(
         default_factory=dict, description="where the detector runs: backend (cpu | cuda), runtime, decoder"
@@ -75,7 +78,9 @@ class CapacityView(BaseModel):
         ge=0, le=1, description="the busiest resource's share in use: task slots or a model deployment's replicas"
     )
     running_tasks: int = Field(ge=0, description="tasks running now, cluster-wide")
-    task_slots: int = Field(ge=1, description="tasks the cluster runs at once (max_running_tasks)")
+    task_slots: int = Field(ge=1, description="file tasks the cluster runs at once (max_running_tasks)")
+    running_live_tasks: int = Field(0, ge=0, description="live-source tasks running now (part of running_tasks)")
+    live_task_slots: int = Field(0, ge=0, description="live-source tasks the cluster runs at once (max_live_tasks)")
     queue_depth: int = Field(ge=0, description="pending tasks waiting for a slot, cluster-wide")
     deployments: list[DeploymentLoad] = Field(description="model deployments (empty without Ray Serve)")
     source: Literal["ray_serve", "database"] = Field(description="ray_serve: live Serve numbers were included")

@@ -76,6 +76,7 @@ class TaskWorker:
             metrics=self.metrics,
         )
         self.running: dict[str, asyncio.Task[str]] = {}
+        self.live: set[str] = set()  # the running tasks that read a live source
         self.wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         deliveries = DeliveryQueue(engine)
@@ -115,14 +116,23 @@ class TaskWorker:
         while True:
             try:
                 task = None
-                if len(self.running) < self.settings.tasks_per_worker:
+                live = len(self.live & set(self.running))
+                file_room = len(self.running) - live < self.settings.tasks_per_worker
+                live_room = live < self.settings.live_tasks_per_worker
+                if file_room or live_room:  # cameras hold their runner: they have slots of their own
                     task = await asyncio.to_thread(
                         self.tasks.claim_next,
                         self.runner_id,
                         max_running=self.settings.max_running_tasks,
                         max_running_per_project=self.settings.max_running_tasks_per_project,
+                        max_live=self.settings.max_live_tasks,
+                        max_live_per_project=self.settings.max_live_tasks_per_project,
+                        file_room=file_room,
+                        live_room=live_room,
                     )
                 if task is not None:
+                    if task.live:
+                        self.live.add(task.id)
                     self.deliveries_due.set()  # its task.started
                     job = asyncio.get_running_loop().create_task(self.runner.run(task))
                     self.running[task.id] = job
@@ -136,6 +146,7 @@ class TaskWorker:
 
     def _finished(self, task_id: str, _job: object = None) -> None:
         self.running.pop(task_id, None)
+        self.live.discard(task_id)
         self.wakeup.set()
         self.deliveries_due.set()  # its terminal event
 

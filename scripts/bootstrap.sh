@@ -40,4 +40,17 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null; then
   apt-get install -y -q postgresql || { apt-get update -qq && apt-get install -y -q postgresql; } ||
     echo "WARNING: could not install the postgresql package; the Postgres store tests will fail" >&2
 fi
+# A real RTSP server for the live-input tests (tests/rtsp_server.py: GStreamer's RTSP server, run by
+# the system Python, which has python3-gi), with the H.264 encoder and the demuxers/decoders it needs.
+live_packages="python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav"
+gst_ready='import gi; gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0")
+from gi.repository import Gst, GstRtspServer; Gst.init(None)
+assert all(Gst.ElementFactory.find(name) for name in ("x264enc", "rtph264pay", "avidemux", "avdec_msmpeg4"))'
+if ! /usr/bin/python3 -c "$gst_ready" 2>/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  # shellcheck disable=SC2086
+  apt-get install -y -q $live_packages || { apt-get update -qq && apt-get install -y -q $live_packages; } ||
+    echo "WARNING: could not install GStreamer's RTSP server; the live-input tests will fail" >&2
+fi
 bash tools/fetch_media.sh

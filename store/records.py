@@ -85,6 +85,7 @@ class TaskRecord:
     staged_media: list[str] = field(default_factory=list)  # staged inputs to delete with the task
     max_processing_time_s: float | None = None  # seconds of processing allowed (None: no deadline)
     requested_processing_time_s: float | None = None  # what Max-Processing-Time asked (above the cap: clamped)
+    live: bool = False  # a live source: counted against the live-task limits, not the file ones
 
     @property
     def deadline_clamped(self) -> bool:

@@ -104,6 +104,7 @@ class Task(Base):
     cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     max_processing_time_s: Mapped[float | None] = mapped_column(sa.Float, nullable=True)  # the deadline used
     requested_processing_time_s: Mapped[float | None] = mapped_column(sa.Float, nullable=True)  # as asked
+    live: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())  # its own limits
 
 
 class ArchiveEvent(Base):

@@ -21,17 +21,17 @@ from sqlalchemy.engine import Connection, Engine, Row
 from ulid import ULID
 
 from contract.errors import ErrorCode
+from store import task_claims
 from store.db import write_transaction
 from store.events import task_event
 from store.records import ACTIVE_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, TaskKind, TaskRecord
 from store.tables import ArchiveEvent, Task, to_utc, utcnow
+from store.task_claims import ClaimLimits
 from store.task_cursor import TaskQueryError, decode_cursor, encode_cursor, utc_bound
 from store.webhooks import insert_task_webhook
 
 __all__ = ["TaskKind", "TaskQueryError", "TaskStore"]
 
-_CLAIM_LOCK_KEY: Final[int] = 0x5647_434C  # "VGCL": PostgreSQL advisory lock serialising claims
-_CLAIM_BATCH: Final[int] = 16
 _ACTIVE: Final[tuple[str, ...]] = tuple(sorted(ACTIVE_STATUSES))
 _TERMINAL: Final[tuple[str, ...]] = tuple(sorted(TERMINAL_STATUSES))
 _MAX_LIST_LIMIT: Final[int] = 1000
@@ -48,6 +48,13 @@ def _record(row: Row[Any]) -> TaskRecord:
     values = {name: m[name] for name in _RECORD_FIELDS}
     values["staged_media"] = builtins.list(m["staged_media"] or [])
     return TaskRecord(**values)
+
+
+def _is_live(request: dict[str, Any]) -> bool:
+    """A live source (the submit stores ``type: "live"`` for every live input): it has its own limits."""
+    inputs = request.get("input") if isinstance(request, dict) else None
+    first = inputs[0] if isinstance(inputs, list) and inputs else None
+    return isinstance(first, dict) and first.get("type") == "live"
 
 
 def _fetch(conn: Connection, task_id: str) -> TaskRecord | None:
@@ -93,6 +100,7 @@ class TaskStore:
                     cancel_requested=False,
                     max_processing_time_s=deadline[0],
                     requested_processing_time_s=deadline[1],
+                    live=_is_live(request),
                 )
             )
             if webhook is not None:
@@ -178,49 +186,30 @@ class TaskStore:
 
     # --- runners ----------------------------------------------------------------------------------
 
-    def claim_next(self, runner_id: str, *, max_running: int, max_running_per_project: int) -> TaskRecord | None:
-        """Atomically take the oldest pending task the limits allow, or None.
-
-        FIFO by (created_at, id), skipping tasks of projects already at ``max_running_per_project``
-        running/cancelling tasks; nothing at all once ``max_running`` tasks are running/cancelling.
-        The decision and the flip to ``running`` happen in one write transaction (SQLite: the write lock;
-        PostgreSQL: an advisory lock), so concurrent claimers can neither take the same task nor overshoot
-        a limit; the ``WHERE status = 'pending'`` + rowcount check is a second guard.
-        """
-        # Idle workers poll this often: answer "nothing to do" with a plain read, no write lock.
+    def running_live(self, project: str | None) -> int:
+        """Live-source tasks running (or cancelling) now, of ``project`` or (None) of every project."""
+        query = sa.select(sa.func.count()).select_from(Task).where(Task.status.in_(_ACTIVE), Task.live.is_(True))
+        if project is not None:
+            query = query.where(Task.project == project)
         with self._engine.connect() as conn:
-            if conn.execute(sa.select(Task.id).where(Task.status == "pending").limit(1)).first() is None:
-                return None
-        with write_transaction(self._engine, pg_lock_key=_CLAIM_LOCK_KEY) as conn:
-            running_by_project: dict[str, int] = {
-                project: int(count)
-                for project, count in conn.execute(
-                    sa.select(Task.project, sa.func.count()).where(Task.status.in_(_ACTIVE)).group_by(Task.project)
-                )
-            }
-            if sum(running_by_project.values()) >= max_running:
-                return None
-            full = [project for project, count in running_by_project.items() if count >= max_running_per_project]
-            tried: set[str] = set()
-            while True:
-                query = sa.select(Task.id).where(Task.status == "pending")
-                if full:
-                    query = query.where(Task.project.not_in(full))
-                if tried:
-                    query = query.where(Task.id.not_in(tried))
-                candidates = conn.execute(query.order_by(Task.created_at, Task.id).limit(_CLAIM_BATCH)).scalars().all()
-                if not candidates:
-                    return None
-                for task_id in candidates:
-                    tried.add(task_id)
-                    now = utcnow()
-                    claimed = conn.execute(
-                        sa.update(Task)
-                        .where(Task.id == task_id, Task.status == "pending")
-                        .values(status="running", runner_id=runner_id, started_at=now, heartbeat_at=now)
-                    )
-                    if claimed.rowcount == 1:
-                        return task_event(conn, _fetch(conn, task_id))
+            return int(conn.execute(query).scalar_one())
+
+    def claim_next(
+        self,
+        runner_id: str,
+        *,
+        max_running: int,
+        max_running_per_project: int,
+        max_live: int = 0,
+        max_live_per_project: int = 0,
+        file_room: bool = True,
+        live_room: bool = False,
+    ) -> TaskRecord | None:
+        """Atomically take the oldest pending task the limits allow, or None (``store.task_claims``):
+        file tasks under ``max_running``/``max_running_per_project``, live tasks under their own
+        ``max_live``/``max_live_per_project``, each only where the worker has room for that kind."""
+        limits = ClaimLimits(max_running, max_running_per_project, max_live, max_live_per_project, file_room, live_room)
+        return task_claims.claim_next(self._engine, runner_id, limits, task_event, _fetch)
 
     def heartbeat(
         self,

@@ -281,6 +281,13 @@ class Settings(BaseSettings):
         description="decode a task's video while it downloads (HTTP range requests, S3 ranged GETs; nothing on "
         "the node's disk); false: download it to the worker's disk first",
     )
+    max_live_tasks: int = Field(
+        2, ge=0, description="live-source tasks running at once, cluster-wide; apart from max_running_tasks"
+    )
+    max_live_tasks_per_project: int = Field(1, ge=0, description="live-source tasks one project runs at once")
+    live_tasks_per_worker: int = Field(
+        2, ge=0, description="live tasks one worker replica runs besides its tasks_per_worker file tasks"
+    )
     live_reconnect_attempts: int = Field(5, ge=0, le=100, description="reopen a dropped live source this often")
     live_reconnect_backoff_s: float = Field(
         1.0,

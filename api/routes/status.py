@@ -117,14 +117,18 @@ async def _timed(check: Callable[[], object], timeout: float) -> ReadinessCheck:
 async def status(project: ProjectDep, services: ServicesDep) -> StatusView:
     """The caller's tasks by status (never another project's) and the configured capacity."""
     counts = await run_in_threadpool(services.tasks.counts_by_status, project)
+    live = await run_in_threadpool(services.tasks.running_live, project)
     settings = services.settings
     return StatusView(
         project=project,
         tasks=counts,
         queue_depth=counts.get("pending", 0),
+        live_tasks=live,
         capacity=Capacity(
             max_running_tasks=settings.max_running_tasks,
             max_running_tasks_per_project=settings.max_running_tasks_per_project,
+            max_live_tasks=settings.max_live_tasks,
+            max_live_tasks_per_project=settings.max_live_tasks_per_project,
         ),
         compute=await _compute(services),
     )
@@ -174,14 +178,20 @@ async def capacity(project: ProjectDep, services: ServicesDep) -> CapacityView:
     deployment, so its open SSE streams never count. Without Ray (in-process) only the database counts."""
     counts = await run_in_threadpool(services.tasks.counts_by_status, None)
     running = counts.get("running", 0) + counts.get("cancelling", 0)
+    live = await run_in_threadpool(services.tasks.running_live, None)
     slots = services.settings.max_running_tasks
+    live_slots = services.settings.max_live_tasks
     deployments = await _live_load(services)
-    shares = [min(1.0, running / slots)]
+    shares = [min(1.0, (running - live) / slots)]
+    if live_slots:
+        shares.append(min(1.0, live / live_slots))
     shares.extend(load.utilisation for load in deployments if load.utilisation is not None)
     return CapacityView(
         used_system_capacity=round(max(shares), 4),
         running_tasks=running,
         task_slots=slots,
+        running_live_tasks=live,
+        live_task_slots=live_slots,
         queue_depth=counts.get("pending", 0),
         deployments=deployments,
         source="ray_serve" if services.live_load is not None and deployments else "database",

@@ -129,3 +129,60 @@ def test_limits_end_a_live_task_and_credentials_are_never_echoed(service: Servic
     timed = _submit(service, camera.url, max_duration_s=1.5)
     task = wait_terminal(service, timed, timeout=60)
     assert task["status"] == "succeeded" and task["finish_reason"] == "max_duration", task
+
+
+def test_a_live_hls_playlist_is_analysed_while_it_is_written_and_ends_with_it(
+    service: Service, media_dir: Path, tmp_path: Path
+) -> None:
+    """An HLS event playlist written by an encoder in real time (PyAV's HLS muxer, 1 s segments, no
+    #EXT-X-ENDLIST until it stops), served over HTTP: live, and the task ends when the playlist does."""
+    import av
+
+    from tests.range_server import RangeServer
+
+    frames_written = threading.Event()
+
+    def encode() -> None:
+        with (
+            av.open(str(media_dir / "vtest.avi")) as source,
+            av.open(
+                str(tmp_path / "live.m3u8"), "w", format="hls", options={"hls_time": "1", "hls_playlist_type": "event"}
+            ) as out,
+        ):
+            stream = out.add_stream("libx264", rate=25, options={"g": "25", "preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = 768, 576, "yuv420p"
+            for index, frame in enumerate(source.decode(video=0)):
+                if index >= 150:  # 6 s of video, written in real time
+                    break
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")))
+                time.sleep(0.04)
+            out.mux(stream.encode(None))
+        frames_written.set()
+
+    writer = threading.Thread(target=encode, daemon=True)
+    writer.start()
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "live.m3u8").exists():
+        assert time.monotonic() < deadline, "the encoder wrote no playlist"
+        time.sleep(0.1)
+    assert "#EXT-X-ENDLIST" not in (tmp_path / "live.m3u8").read_text()
+    with RangeServer(tmp_path) as origin:
+        task_id = _submit(service, origin.url("live.m3u8"))
+        reader = Reader(service, task_id)
+        reader.wait_for(3, timeout=30)
+        assert not frames_written.is_set(), "chunks arrive while the playlist is still being written"
+        task = wait_terminal(service, task_id, timeout=60)
+    assert task["status"] == "succeeded" and task["finish_reason"] == "stop", task
+    assert reader.done.wait(10)
+    frames = [chunk for chunk in reader.chunks if chunk["finish_reason"] is None]
+    assert all(chunk["stream_info"]["total_frames"] is None for chunk in frames)
+    stamps = [chunk["stream_info"]["timestamp_ms"] for chunk in frames]
+    assert stamps == sorted(set(stamps)) and stamps[-1] > 4000, "sampled on the playlist's own clock"
+
+
+def test_cancel_ends_a_live_task_at_once_while_its_camera_is_down(service: Service, camera: RtspServer) -> None:
+    task_id = _submit(service, camera.url)
+    Reader(service, task_id).wait_for(3)
+    camera.kill()
+    time.sleep(0.5)  # no frames arrive now: the decoder is in a read or a reconnect backoff
+    assert _cancel(service, task_id) < 2.5
