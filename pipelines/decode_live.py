@@ -100,6 +100,10 @@ class LiveDecoder:
         scheme = urlsplit(self.url).scheme.lower()
         if scheme.startswith("rtsp"):
             return {"rtsp_transport": self.policy.rtsp_transport, "fflags": "nobuffer"}
+        if scheme in ("http", "https"):
+            # an HLS playlist names its own segment URLs, which FFmpeg opens itself: keep them on the
+            # network protocols (never file:, pipe: or concat:)
+            return {"fflags": "nobuffer", "protocol_whitelist": "http,https,tcp,tls,crypto"}
         return {"fflags": "nobuffer"}
 
     def _connect(self) -> av.container.InputContainer:
