@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import shutil
 import threading
@@ -89,7 +90,8 @@ class VideoRun:
     def _open_source(self, url: str, workdir: Path) -> Path | ProgressiveReader:
         """The video to decode: read while it downloads (``progressive_decode``), or downloaded first."""
         if self.settings.progressive_decode:
-            self.stream = open_video_stream(url, self.settings, self.task.project, "input[0].url")
+            record = functools.partial(self.runner.tasks.add_staged, self.task.id)  # a spooled copy goes with the task
+            self.stream = open_video_stream(url, self.settings, self.task.project, "input[0].url", record)
             return self.stream
         workdir.mkdir(parents=True, exist_ok=True)
         return media.open_video(url, self.settings, workdir, None, self.task.project)

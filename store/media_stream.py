@@ -23,7 +23,7 @@ import httpx
 
 from contract.errors import ErrorCode
 from store.media_fetch import MAX_REDIRECTS, MediaError, check_peer, pinned_request
-from store.objects import ObjectNotFound, ObjectStore
+from store.objects import ObjectNotFound, ObjectStore, storage_url
 from store.paths import StoragePathError, normalise_path
 from store.progressive import Opened, ProgressiveReader
 
@@ -143,9 +143,17 @@ class StorageOpener:
         return None
 
 
-def open_video_stream(url: str, settings: Settings, project: str | None, field: str) -> ProgressiveReader:
+def open_video_stream(
+    url: str,
+    settings: Settings,
+    project: str | None,
+    field: str,
+    on_spool: Callable[[str], None] | None = None,
+) -> ProgressiveReader:
     """The task's video as a progressive reader; ``url`` already resolved (``media.resolve_media_url``
-    rules): a ``storage://`` object of ``project`` or an http(s) URL. Errors are :class:`MediaError`."""
+    rules): a ``storage://`` object of ``project`` or an http(s) URL. Errors are :class:`MediaError`.
+    ``on_spool`` hears the ``storage://`` URL of a spooled copy before it is written (the task records
+    it, so the copy is deleted with the task even after a crash)."""
     from store.media import own_storage_url  # media imports this module's callers: import late
 
     own = own_storage_url(url, settings, project, field)
@@ -167,7 +175,7 @@ def open_video_stream(url: str, settings: Settings, project: str | None, field: 
         http.close()
         if exc.code != ErrorCode.MEDIA_NOT_STREAMABLE or project is None:
             raise
-        return _spooled(url, settings, project, field)
+        return _spooled(url, settings, project, field, on_spool)
     except BaseException:
         http.close()
         raise
@@ -206,7 +214,9 @@ class _BodyReader(io.RawIOBase):
         return b"".join(parts)
 
 
-def _spooled(url: str, settings: Settings, project: str, field: str) -> ProgressiveReader:
+def _spooled(
+    url: str, settings: Settings, project: str, field: str, on_spool: Callable[[str], None] | None
+) -> ProgressiveReader:
     """An origin without ranges serving an MP4 whose index is at its end: copy it to the project's
     object storage (streamed, bounded memory; never the node's disk) and read it from there with
     ranged GETs. The copy is deleted when the reader closes."""
@@ -214,6 +224,8 @@ def _spooled(url: str, settings: Settings, project: str, field: str) -> Progress
 
     objects = ObjectStore(settings)
     path = f"{STAGED_PREFIX}/spool-{uuid.uuid4().hex}.mp4"
+    if on_spool is not None:
+        on_spool(storage_url(path))
     http = HttpOpener(url, settings, field)
     try:
         opened = http(0)

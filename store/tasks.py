@@ -186,6 +186,15 @@ class TaskStore:
 
     # --- runners ----------------------------------------------------------------------------------
 
+    def add_staged(self, task_id: str, url: str) -> None:
+        """Record one more ``storage://`` object to delete with the task (e.g. a spooled copy of its
+        video), so it goes at the task's deletion or retention even if the runner dies first."""
+        with write_transaction(self._engine) as conn:
+            current = conn.execute(sa.select(Task.staged_media).where(Task.id == task_id)).scalar_one_or_none()
+            if current is None:
+                return
+            conn.execute(sa.update(Task).where(Task.id == task_id).values(staged_media=[*current, url]))
+
     def running_live(self, project: str | None) -> int:
         """Live-source tasks running (or cancelling) now, of ``project`` or (None) of every project."""
         query = sa.select(sa.func.count()).select_from(Task).where(Task.status.in_(_ACTIVE), Task.live.is_(True))

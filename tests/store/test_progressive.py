@@ -170,9 +170,13 @@ def test_without_ranges_an_index_at_the_end_is_spooled_to_storage_and_read_from_
     settings = s3_settings.model_copy(update={"allow_private_urls": True})
     objects = ObjectStore(settings)
     with RangeServer(clips, ranges=False) as server:
-        reader = open_video_stream(server.url("big_index_last.mp4"), settings, "proj-spool", "input[0].url")
+        heard: list[str] = []
+        reader = open_video_stream(
+            server.url("big_index_last.mp4"), settings, "proj-spool", "input[0].url", heard.append
+        )
     spooled = [item.path for item in objects.list("proj-spool", prefix="staged/")[0]]
     assert len(spooled) == 1 and spooled[0].startswith("staged/spool-")
+    assert heard == [f"storage://{spooled[0]}"], "the task hears of the copy, to delete it even after a crash"
     assert reader.ranged and reader.size == (clips / "big_index_last.mp4").stat().st_size
     assert len(_frames(reader)) == 90
     reader.close()

@@ -46,3 +46,11 @@ def test_live_limits_per_project_and_cluster(tasks: TaskStore) -> None:
     assert _claim(tasks, max_live=5, max_live_per_project=2) == second.id
     assert tasks.create("r", LIVE, None) and _claim(tasks, max_live=3, max_live_per_project=5) is None
     assert _claim(tasks, max_live=0) is None
+
+
+def test_staged_objects_can_be_added_to_a_running_task(tasks: TaskStore) -> None:
+    task = tasks.create("p", FILE, None, staged_media=["storage://staged/a.mp4"])
+    tasks.add_staged(task.id, "storage://staged/spool-b.mp4")
+    tasks.add_staged("vt_missing", "storage://staged/x.mp4")  # a deleted task: nothing to record
+    record = tasks.get("p", task.id)
+    assert record is not None and record.staged_media == ["storage://staged/a.mp4", "storage://staged/spool-b.mp4"]
