@@ -62,3 +62,19 @@ def test_a_stop_cuts_the_backoff_short() -> None:
     decoder = LiveDecoder("rtsp://127.0.0.1:9/none", sampling=Sampling(), policy=policy, stop=stop)
     threading.Timer(0.8, stop.set).start()
     assert list(decoder) == []  # returned within the first 30 s wait, not after it
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_a_real_rtsp_camera_over_either_transport(media_dir: Path, transport: str) -> None:
+    from tests.live import RtspServer
+
+    policy = LivePolicy(attempts=1, backoff_s=0.2, open_timeout_s=5, read_timeout_s=5, rtsp_transport=transport)  # type: ignore[arg-type]
+    with RtspServer(media_dir / "vtest.avi") as camera:
+        decoder = LiveDecoder(
+            camera.url, sampling=Sampling(mode="fps", value=5), policy=policy, stop=threading.Event(), max_frames=4
+        )
+        frames = list(decoder)
+    assert len(frames) == 4 and decoder.finish_reason == "max_frames"
+    assert decoder.stats.total_frames is None and frames[0].image.shape == (576, 768, 3)
+    stamps = [frame.timestamp_ms for frame in frames]
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] == pytest.approx(600, abs=45)  # 5 fps on PTS
