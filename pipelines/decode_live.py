@@ -91,7 +91,6 @@ class LiveDecoder:
         self.stats = DecodeStats(total_frames=None)
         self.finish_reason: LiveFinish | None = None
         self.reconnects_on_end = is_live_url(url)  # an HTTP stream that ends has ended
-        self.hwaccel = None  # live sources decode on CPU (decoder_choice is for files)
         self._container: av.container.InputContainer | None = None
 
     # ------------------------------------------------------------------ connections
@@ -129,12 +128,6 @@ class LiveDecoder:
         container, self._container = self._container, None
         if container is not None:
             container.close()
-
-    def __enter__(self) -> LiveDecoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ frames
 

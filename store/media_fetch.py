@@ -190,28 +190,55 @@ def too_large(settings: Settings, field: str | None) -> MediaError:
     return MediaError(ErrorCode.MEDIA_TOO_LARGE, f"the media is larger than {settings.max_video_bytes} bytes", field)
 
 
+def media_client(settings: Settings) -> httpx.Client:
+    """The client media is fetched with: the fetch timeout, no automatic redirects (each hop is
+    checked by :func:`get_following_redirects`), no proxy from the environment, and identity
+    encoding, so the bytes counted are the bytes stored (no transparent decompression of a "gzip bomb")."""
+    return httpx.Client(
+        timeout=httpx.Timeout(settings.media_fetch_timeout_s),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"Accept-Encoding": "identity"},
+    )
+
+
+def get_following_redirects(
+    client: httpx.Client, url: str, settings: Settings, field: str | None, headers: dict[str, str] | None = None
+) -> tuple[httpx.Response, str]:
+    """A streaming GET of ``url`` (with ``headers``), redirects followed by hand (at most
+    ``MAX_REDIRECTS``), every hop SSRF-checked, pinned to its checked address and its peer verified;
+    the open response (the caller closes it) and the URL it came from."""
+    current = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        target, hop_headers, extensions = pinned_request(current, settings, field or "input[0].url")
+        request = client.build_request("GET", target, headers={**hop_headers, **(headers or {})}, extensions=extensions)
+        response = client.send(request, stream=True)
+        try:
+            check_peer(response, settings, field)
+            if response.status_code not in _REDIRECT_STATUSES:
+                return response, current
+            location = response.headers.get("location")
+            if not location:
+                message = f"HTTP {response.status_code} without a Location"
+                raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, field)
+            current = urljoin(current, location)
+        except BaseException:
+            response.close()
+            raise
+        response.close()  # a redirect: on to the next hop
+    raise MediaError(ErrorCode.MEDIA_UNREACHABLE, f"more than {MAX_REDIRECTS} redirects", field)
+
+
 def download(url: str, settings: Settings, workdir: Path, field: str | None) -> Path:
     """Fetch ``url`` into ``workdir`` (SSRF guard and pinning on every hop, size limit while streaming)."""
-    timeout = httpx.Timeout(settings.media_fetch_timeout_s)
     workdir.mkdir(parents=True, exist_ok=True)
-    # identity: count the bytes that are stored (no transparent decompression of a "gzip bomb").
-    headers = {"Accept-Encoding": "identity"}
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, headers=headers) as client:
-        current = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            target, hop_headers, extensions = pinned_request(current, settings, field or "input[0].url")
-            with client.stream("GET", target, headers=hop_headers, extensions=extensions) as response:
-                check_peer(response, settings, field)
-                if response.status_code in _REDIRECT_STATUSES:
-                    location = response.headers.get("location")
-                    if not location:
-                        message = f"HTTP {response.status_code} without a Location"
-                        raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, field)
-                    current = urljoin(current, location)
-                    continue
-                _check_status(response, settings, field)
-                return _save_body(response, settings, workdir, _suffix_for(current), field)
-        raise MediaError(ErrorCode.MEDIA_UNREACHABLE, f"more than {MAX_REDIRECTS} redirects", field)
+    with media_client(settings) as client:
+        response, final = get_following_redirects(client, url, settings, field)
+        try:
+            _check_status(response, settings, field)
+            return _save_body(response, settings, workdir, _suffix_for(final), field)
+        finally:
+            response.close()
 
 
 def _check_status(response: httpx.Response, settings: Settings, field: str | None) -> None:

@@ -1,11 +1,12 @@
 """A task's video as a :class:`~store.progressive.ProgressiveReader`: decoded while it downloads.
 
-Two openers feed the reader. HTTP(S) URLs (presigned S3 URLs included) get ``Range: bytes=N-`` GETs,
-each hop SSRF-checked and pinned to the checked address, redirects followed by hand (at most
-``MAX_REDIRECTS``) and remembered for later ranges. ``storage://`` objects of the task's project get
-S3 ranged GETs through boto3. Nothing lands on the node's disk. An origin without range support
-serving an MP4 whose index is at its end is copied (streamed) to the project's object storage first
-and read from there: the first frame then waits for that copy, but the task works.
+Two openers feed the reader. HTTP(S) URLs (presigned S3 URLs included) get ``Range: bytes=N-`` GETs
+through the same client and redirect walk as downloads (``media_fetch.get_following_redirects``:
+every hop SSRF-checked and pinned), the final URL remembered for later ranges. ``storage://``
+objects of the task's project get S3 ranged GETs through boto3. Nothing lands on the node's disk.
+An origin without range support serving an MP4 whose index is at its end is copied (streamed) to
+the project's object storage first and read from there: the first frame then waits for that copy,
+but the task works.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urljoin
 
 import httpx
 
 from contract.errors import ErrorCode
-from store.media_fetch import MAX_REDIRECTS, MediaError, check_peer, pinned_request
+from store.media_fetch import MediaError, get_following_redirects, media_client
 from store.objects import ObjectNotFound, ObjectStore, storage_url
 from store.paths import StoragePathError, normalise_path
 from store.progressive import Opened, ProgressiveReader
@@ -34,7 +34,6 @@ __all__ = ["HttpOpener", "StorageOpener", "open_video_stream"]
 
 #: Body chunk size: small enough that the decoder sees the first frames after the first few KiB.
 CHUNK_BYTES: Final[int] = 64 * 1024
-_REDIRECTS: Final[frozenset[int]] = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -61,12 +60,7 @@ class HttpOpener:
         self.url = url
         self.settings = settings
         self.field = field
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(settings.media_fetch_timeout_s),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"Accept-Encoding": "identity"},  # count the bytes that are stored, no gzip bombs
-        )
+        self._client = media_client(settings)
 
     def __call__(self, offset: int) -> Opened:
         try:
@@ -79,30 +73,13 @@ class HttpOpener:
             raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, self.field) from None
 
     def _open(self, offset: int) -> Opened:
-        current = self.url
-        for _hop in range(MAX_REDIRECTS + 1):
-            target, headers, extensions = pinned_request(current, self.settings, self.field)
-            request = self._client.build_request(
-                "GET", target, headers={**headers, "Range": f"bytes={offset}-"}, extensions=extensions
-            )
-            response = self._client.send(request, stream=True)
-            try:
-                check_peer(response, self.settings, self.field)
-                if response.status_code in _REDIRECTS:
-                    location = response.headers.get("location")
-                    if not location:
-                        message = f"HTTP {response.status_code} without a Location"
-                        raise MediaError(ErrorCode.MEDIA_UNREACHABLE, message, self.field)
-                    current = urljoin(current, location)
-                    response.close()
-                    continue
-                opened = self._opened(response, offset)
-            except BaseException:
-                response.close()
-                raise
-            self.url = current  # later ranges go straight to where the redirects led
-            return opened
-        raise MediaError(ErrorCode.MEDIA_UNREACHABLE, f"more than {MAX_REDIRECTS} redirects", self.field)
+        headers = {"Range": f"bytes={offset}-"}
+        response, self.url = get_following_redirects(self._client, self.url, self.settings, self.field, headers)
+        try:  # later ranges go straight to where the redirects led (self.url)
+            return self._opened(response, offset)
+        except BaseException:
+            response.close()
+            raise
 
     def _opened(self, response: httpx.Response, offset: int) -> Opened:
         status = response.status_code
