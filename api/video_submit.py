@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from pydantic import ValidationError
@@ -21,7 +22,7 @@ from contract.common import plan_error
 from contract.errors import ErrorCode, PlanError
 from contract.steps import step_as_written
 from contract.video import ProcessRequest, VideoInput
-from pipelines.decode_live import is_live_url
+from pipelines.decode_live import is_live_url, scheme_supported
 from pipelines.plan import check_resources
 from pipelines.step_specs import StepPlan, plan_steps
 from store import media, media_fetch
@@ -148,6 +149,10 @@ async def _media_url(services: Services, project: str, item: VideoInput, raw: by
     assert item.url is not None
     if item.type == "live" or is_live_url(item.url):  # FFmpeg connects itself; checked again at each (re)open
         await run_in_threadpool(media_fetch.check_live_url_allowed, item.url, settings, "input[0].url")
+        scheme = urlsplit(item.url).scheme.lower()
+        if not await run_in_threadpool(scheme_supported, scheme):
+            message = f"this server's FFmpeg build has no {scheme}:// protocol"
+            raise APIError(ErrorCode.UNSUPPORTED_PROTOCOL, message, "input[0].url")
         return item.url, []
     if item.url.startswith(media.STORAGE_SCHEME):
         return await run_in_threadpool(_stored_video, services, project, item.url), []

@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     MEDIA_UNREACHABLE = "media_unreachable"
     MEDIA_NOT_STREAMABLE = "media_not_streamable"
     URL_NOT_ALLOWED = "url_not_allowed"
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     NOT_AN_IMAGE = "not_an_image"
     CORRUPT_IMAGE = "corrupt_image"
     EMPTY_IMAGE = "empty_image"

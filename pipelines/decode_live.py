@@ -17,6 +17,7 @@ Every wait is cut short by ``stop`` (a cancel), and FFmpeg's own reads give up a
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ import numpy as np
 from pipelines.decode_types import DecodedFrame, DecodeStats, Sampling, VideoDecodeError, ffmpeg_reason
 from visiongrid.settings import Settings
 
-__all__ = ["LIVE_SCHEMES", "LiveDecoder", "LivePolicy", "is_live_url", "live_policy"]
+__all__ = ["LIVE_SCHEMES", "LiveDecoder", "LivePolicy", "is_live_url", "live_policy", "scheme_supported"]
 
 #: Schemes that are live whatever the input's ``type`` says (the contract's pinned detail).
 LIVE_SCHEMES: Final[frozenset[str]] = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "srt"})
@@ -41,6 +42,24 @@ LiveFinish = Literal["stop", "max_frames", "max_duration"]
 
 def is_live_url(url: str) -> bool:
     return urlsplit(url).scheme.lower() in LIVE_SCHEMES
+
+
+@functools.cache
+def scheme_supported(scheme: str) -> bool:
+    """Whether this process's FFmpeg has a protocol for ``scheme``.
+
+    PyAV's wheels are built without libsrt, so ``srt://`` has no protocol there: a submit must say so
+    at once rather than accept a task that can only fail. FFmpeg has no public protocol list in PyAV;
+    opening a loopback address on port 1 tells "protocol not found" apart from a refused connection
+    in under 1 ms (measured for rtsp, rtsps, rtmp, rtmps, srt).
+    """
+    try:
+        av.open(f"{scheme}://127.0.0.1:1/", timeout=0.5).close()
+    except av.error.ProtocolNotFoundError:
+        return False
+    except (av.error.FFmpegError, OSError):
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -100,9 +119,16 @@ class LiveDecoder:
         if scheme.startswith("rtsp"):
             return {"rtsp_transport": self.policy.rtsp_transport, "fflags": "nobuffer"}
         if scheme in ("http", "https"):
-            # an HLS playlist names its own segment URLs, which FFmpeg opens itself: keep them on the
-            # network protocols (never file:, pipe: or concat:)
-            return {"fflags": "nobuffer", "protocol_whitelist": "http,https,tcp,tls,crypto"}
+            # An HLS playlist names its own segment URLs, which FFmpeg opens itself: keep them on the
+            # network protocols (never file:, pipe: or concat:). A live HTTP stream is read once, in
+            # order: FFmpeg's duration probe of a TS served with ranges seeks to the end and never
+            # came back (0 frames of 75, measured), and ``nobuffer`` throws away the frames read
+            # while probing (50 of 75), which for a stream that ends is lost content.
+            return {"seekable": "0", "protocol_whitelist": "http,https,tcp,tls,crypto"}
+        if scheme.startswith("rtmp"):
+            # FLV announces its streams in its header; FFmpeg's default 5 s stream probe made every
+            # RTMP (re)connect take 5.9 s to open against nginx-rtmp, 1.3 s with a 0.5 s probe
+            return {"fflags": "nobuffer", "analyzeduration": "500000"}
         return {"fflags": "nobuffer"}
 
     def _connect(self) -> av.container.InputContainer:
@@ -223,8 +249,18 @@ class LiveDecoder:
         return False
 
 
+#: A forward PTS jump this large within one connection is a clock reset, not a pause (seconds).
+DISCONTINUITY_S: Final[float] = 10.0
+
+
 class _Timeline:
-    """One monotonic clock and frame count over every connection of a live task."""
+    """One monotonic clock and frame count over every connection of a live task.
+
+    A source's clock can also restart *within* a connection: nginx-rtmp keeps its players connected
+    when the encoder restarts, and the new encoder's timestamps start again from 0 (measured: before
+    this, 70 frames of the restarted encoder were pinned to one instant and sampled away). A backward
+    jump, or a forward one over ``DISCONTINUITY_S``, re-anchors the clock one frame after the last.
+    """
 
     def __init__(self) -> None:
         self.index = -1
@@ -247,7 +283,11 @@ class _Timeline:
         if pts_s is None:
             t = (self.last_t + self.frame_step) if self.last_t is not None else 0.0
         else:
-            if self.offset is None:  # first frame of a connection
+            if self.offset is not None and self.last_t is not None:
+                jump = pts_s + self.offset - self.last_t
+                if jump < -self.frame_step or jump > DISCONTINUITY_S:
+                    self.offset = None  # the source's clock restarted within one connection
+            if self.offset is None:  # first frame of a connection, or after a discontinuity
                 start = (self.last_t + self.frame_step) if self.last_t is not None else 0.0
                 self.offset = start - pts_s
             t = pts_s + self.offset

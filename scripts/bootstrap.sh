@@ -53,4 +53,16 @@ if ! /usr/bin/python3 -c "$gst_ready" 2>/dev/null; then
   apt-get install -y -q $live_packages || { apt-get update -qq && apt-get install -y -q $live_packages; } ||
     echo "WARNING: could not install GStreamer's RTSP server; the live-input tests will fail" >&2
 fi
+# A real RTMP server for the RTMP live-input tests (tests/live.py RtmpServer): nginx with Debian's
+# RTMP module, started by the tests on a loopback port from their own config (never as a service).
+if [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || ! command -v nginx > /dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  # no service start during the install (a container has no init; a host keeps its own nginx as it was)
+  no_start=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_start=1; fi
+  apt-get install -y -q nginx-light libnginx-mod-rtmp ||
+    { apt-get update -qq && apt-get install -y -q nginx-light libnginx-mod-rtmp; } ||
+    echo "WARNING: could not install nginx's RTMP module; the RTMP live-input tests will fail" >&2
+  if [ "$no_start" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
 bash tools/fetch_media.sh

@@ -149,6 +149,14 @@ def test_a_private_url_is_refused(client: TestClient, api: Api) -> None:
     assert api.task_count() == 0
 
 
+def test_a_live_protocol_this_ffmpeg_lacks_is_refused_at_once(client: TestClient, api: Api) -> None:
+    """PyAV's FFmpeg has no libsrt: an srt:// camera is a 400 naming the URL, not a task that fails."""
+    body = with_input(url="srt://93.184.216.34:9000?mode=caller", type="live")
+    response = client.post("/v1/video/process", json=body)
+    assert_error(response, 400, "unsupported_protocol", "input[0].url")
+    assert "srt://" in response.json()["error"]["message"] and api.task_count() == 0
+
+
 # --- the task list -------------------------------------------------------------------------------
 
 EDGE_TIMES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "yesterday", "2024-13-01T00:00:00Z"]

@@ -1,8 +1,9 @@
-"""Live RTSP input through the real service, against a real GStreamer RTSP server playing a real
+"""Live input through the real service, against a real GStreamer RTSP server playing a real
 clip in real time: chunks stream with ``total_frames: null`` and stable track ids, a killed and
 restarted camera is a reconnect the task survives, a camera that stays down ends the task
 ``source_lost``, frames are dropped (never repeated) when the source is faster than analysis, a
-cancel ends the task at once, and credentials in the URL are never echoed."""
+cancel ends the task at once, and credentials in the URL are never echoed; a live HLS playlist
+written while it plays, and an RTMP stream from a real nginx-rtmp server."""
 
 from __future__ import annotations
 
@@ -186,3 +187,24 @@ def test_cancel_ends_a_live_task_at_once_while_its_camera_is_down(service: Servi
     camera.kill()
     time.sleep(0.5)  # no frames arrive now: the decoder is in a read or a reconnect backoff
     assert _cancel(service, task_id) < 2.5
+
+
+def test_an_rtmp_stream_is_analysed_through_the_service(service: Service, media_dir: Path) -> None:
+    """An ``rtmp://`` URL is live whatever its type: a real nginx-rtmp server fed by an encoder."""
+    from tests.live import RtmpServer
+
+    with RtmpServer(media_dir / "vtest.avi") as server:
+        body = {
+            "input": [{"url": server.url, "sampling": {"mode": "fps", "value": 5}, "max_frames": 4}],
+            "steps": [{"model": "detect", "parameters": {"classes": ["pedestrian"]}}],
+        }
+        with service.client() as client:
+            response = client.post("/v1/video/process", json=body)
+        assert response.status_code == 202, response.text
+        task = wait_terminal(service, str(response.json()["id"]), timeout=60)
+        with service.client() as client:
+            view = client.get(f"/v1/video/tasks/{task['id']}", params={"include": "request"}).json()
+            results = client.get(f"/v1/video/tasks/{task['id']}/results").json()
+    assert task["status"] == "succeeded" and task["finish_reason"] == "max_frames", task
+    assert view["request"]["input"][0]["type"] == "live"
+    assert results["tracks"], "vtest.avi shows pedestrians"
