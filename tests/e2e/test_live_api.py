@@ -195,7 +195,9 @@ def test_an_rtmp_stream_is_analysed_through_the_service(service: Service, media_
 
     with RtmpServer(media_dir / "vtest.avi") as server:
         body = {
-            "input": [{"url": server.url, "sampling": {"mode": "fps", "value": 5}, "max_frames": 4}],
+            "input": [
+                {"type": "video_url", "url": server.url, "sampling": {"mode": "fps", "value": 5}, "max_frames": 4}
+            ],
             "steps": [{"model": "detect", "parameters": {"classes": ["pedestrian"]}}],
         }
         with service.client() as client:
