@@ -62,6 +62,7 @@ def test_the_stream_state_resumes_from_the_last_event_and_gives_up_without_progr
     body = {"id": "task", "object": "mm.pipeline.chunk", "delta": {"results": []}, "finish_reason": None}
     chunk = json.dumps({**body, "stream_info": {**info, "elapsed_ms": 9, "timestamp_ms": 0}})
     assert state.take("120", chunk) is not None and state.offset == 120
+    assert state.take(None, "") is None and state.offset == 120 and not state.done  # a keep-alive comment
     assert state.headers()["Last-Event-ID"] == "120"
     policy = RetryPolicy(backoff_s=0.1)
     assert state.dropped(None, policy, limit=2) == 0  # the first reconnect is at once

@@ -149,4 +149,6 @@ class StreamState:
         if data == "[DONE]":
             self.done = True
             return None
+        if not data:
+            return None  # a ": keep-alive" comment while the task waits: no event, no offset
         return Chunk.model_validate_json(data)
