@@ -11,6 +11,8 @@ then its ``/stream`` is read, alternating each round so drift on a shared machin
 - raw + json: ``iter_lines`` and ``json.loads`` of each ``data:`` line (what a hand-written reader does);
 - client: ``Client.video.stream`` (``httpx-sse`` framing + ``Chunk.model_validate_json`` per event,
   offsets kept for resume).
+Then a live phase: a task written at ``--live-rate`` chunks/s (10× one 25 fps task) read while it
+runs by a raw reader and the client at once; when each sees the end after the last write.
 Target: client ≥ 0.9× raw chunks/s.
 """
 
@@ -27,6 +29,7 @@ import multiprocessing  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -69,20 +72,56 @@ def chunk_json(task_id: str, index: int) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def make_task(settings: Settings, project: str, chunks: int) -> tuple[str, int]:
-    engine = open_engine(settings.resolved_database_url())
-    tasks, archive = TaskStore(engine), Archive(engine)
+def running_task(settings: Settings, project: str) -> str:
+    tasks = TaskStore(open_engine(settings.resolved_database_url()))
     task = tasks.create(project, {"input": []}, None)
     claimed = tasks.claim_next("bench", max_running=10, max_running_per_project=10)
     assert claimed is not None and claimed.id == task.id
     Chunk.model_validate_json(chunk_json(task.id, 0))  # the payload is the contract's
-    end = 0
+    return task.id
+
+
+def write_chunks(settings: Settings, task_id: str, chunks: int, rate: float | None = None) -> int:
+    """Archive ``chunks`` chunks (at ``rate`` per second, else at once), then [DONE]; finish the task."""
+    engine = open_engine(settings.resolved_database_url())
+    tasks, archive = TaskStore(engine), Archive(engine)
+    end, started = 0, time.monotonic()
     for index in range(chunks):
-        end = archive.append(task.id, sse_event(chunk_json(task.id, index), end))
-    end = archive.append(task.id, sse_event(DONE_DATA, end))
+        if rate is not None:
+            time.sleep(max(0.0, started + index / rate - time.monotonic()))
+        end = archive.append(task_id, sse_event(chunk_json(task_id, index), end))
+    end = archive.append(task_id, sse_event(DONE_DATA, end))
     usage = {"processed_frames": chunks, "processing_time_ms": 1}
-    assert tasks.finish(task.id, "bench", status="succeeded", finish_reason="stop", usage=usage)
-    return task.id, end
+    assert tasks.finish(task_id, "bench", status="succeeded", finish_reason="stop", usage=usage)
+    return end
+
+
+def live_phase(settings: Settings, url: str, key: str, chunks: int, rate: float) -> dict[str, float]:
+    """A task written at ``rate`` chunks/s, read while it runs by a raw reader and by the client at once:
+    seconds from the last chunk's write to each reader's end."""
+    task_id = running_task(settings, "bench")
+    path = f"/v1/video/tasks/{task_id}/stream"
+    ended: dict[str, float] = {}
+
+    def raw() -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
+            read_raw(http, path)
+        ended["raw"] = time.monotonic()
+
+    def typed() -> None:
+        with Client(url, key) as client:
+            assert sum(1 for _ in client.video.stream(task_id)) == chunks
+        ended["client"] = time.monotonic()
+
+    readers = [threading.Thread(target=raw), threading.Thread(target=typed)]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.5)  # both connected and waiting
+    write_chunks(settings, task_id, chunks, rate)
+    written = time.monotonic()
+    for reader in readers:
+        reader.join(60)
+    return {name: at - written for name, at in ended.items()}
 
 
 def _serve(data_dir: str, port: int) -> None:
@@ -132,10 +171,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--live-chunks", type=int, default=1000, help="chunks of the live phase")
+    parser.add_argument("--live-rate", type=float, default=250.0, help="chunks/s written in the live phase")
     args = parser.parse_args()
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="vg-client-")), s3_local_server=False)
     _, key = KeyStore(open_engine(settings.resolved_database_url())).create("bench", ("admin",))
-    task_id, size = make_task(settings, "bench", args.chunks)
+    task_id = running_task(settings, "bench")
+    size = write_chunks(settings, task_id, args.chunks)
     url, server = start_server(settings)
     path = f"/v1/video/tasks/{task_id}/stream"
     times: dict[str, list[float]] = {"raw": [], "raw + json": [], "client": []}
@@ -153,6 +195,7 @@ def main() -> None:
                 started = time.perf_counter()
                 assert read(), name
                 times[name].append(time.perf_counter() - started)
+    live = live_phase(settings, url, key, args.live_chunks, args.live_rate)
     server.terminate()
     server.join(10)
     raw = statistics.median(times["raw"])
@@ -166,6 +209,18 @@ def main() -> None:
         ]
         for name, samples in times.items()
     ]
+    per_chunk = (statistics.median(times["client"]) - raw) / args.chunks * 1e6
+    rows.append(["client cost per chunk", "-", "-", f"{per_chunk:.0f} µs over raw", "-"])
+    span = args.live_chunks / args.live_rate
+    rows.append(
+        [
+            f"live task, {args.live_rate:g} chunks/s for {args.live_chunks / args.live_rate:g} s",
+            f"raw ends {live['raw'] * 1000:.0f} ms / client {live['client'] * 1000:.0f} ms after the last write",
+            f"{args.live_rate:g} (both)",
+            "-",
+            f"{(span + live['raw']) / (span + live['client']):.2f}×",
+        ]
+    )
     report(
         "Client: stream parsing vs raw HTTP reading (benchmarks/client.py)",
         ["reader", "whole stream (median)", "chunks/s", "throughput", "vs raw"],
