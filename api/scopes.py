@@ -30,6 +30,7 @@ ROUTE_SCOPES: Final[dict[str, Scope]] = {
     "video_get_task": _R,
     "video_stream": _R,
     "video_results": _R,
+    "video_annotated": _R,
     "video_cancel": _W,
     "video_delete_task": _A,
     # synchronous vision and batches

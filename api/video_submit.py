@@ -56,6 +56,7 @@ def binary_request(
     value: float | None,
     max_frames: int | None,
     model: str | None,
+    output: dict[str, bool] | None = None,
 ) -> ProcessRequest:
     """The JSON request a raw-body upload stands for (its URL is replaced once the body is staged)."""
     parameters = {"classes": [c.strip() for c in classes.split(",") if c.strip()]} if classes else {}
@@ -70,6 +71,7 @@ def binary_request(
         ],
         "steps": [{"model": name.strip(), "parameters": parameters} for name in steps.split(",") if name.strip()],
         "model": model,
+        "output": output or None,
     }
     try:
         return ProcessRequest.model_validate(raw)
@@ -179,9 +181,11 @@ async def submit(
     if body.webhook is not None:
         await run_in_threadpool(media_fetch.check_url_allowed, body.webhook.url, settings, "webhook.url")
     url, staged = await _media_url(services, project, item, raw)
-    request = {
+    request: dict[str, Any] = {
         "input": [_stored_input(item, url, settings)],
         "steps": [step_as_written(step) for step in body.steps],
         "model": body.model,
     }
+    if body.output is not None:
+        request["output"] = body.output.model_dump()
     return await enqueue(services, project, TaskKind.VIDEO, request, body.model, staged, deadline, body.webhook)

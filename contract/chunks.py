@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AnnotatedVideoRef",
     "Chunk",
     "ChunkDelta",
     "ChunkResult",
@@ -154,6 +155,16 @@ class TrackSummary(BaseModel):
     text: str | None = None
     text_confidence: float | None = None
     faces: TrackFaces | None = None
+    thumbnail: str | None = Field(None, description="output.track_previews: storage:// URL of the best crop (JPEG)")
+    thumbnail_url: str | None = Field(None, description="presigned GET of the thumbnail")
+    preview: str | None = Field(None, description="output.track_previews: storage:// URL of a GIF preview")
+    preview_url: str | None = Field(None, description="presigned GET of the preview")
+
+
+class AnnotatedVideoRef(BaseModel):
+    storage_url: str
+    url: str | None = Field(None, description="presigned GET of the MP4")
+    frames: int
 
 
 class TaskResult(BaseModel):
@@ -165,6 +176,7 @@ class TaskResult(BaseModel):
     usage: Usage
     tracks: list[TrackSummary]
     descriptions: list[Description] | None = Field(None, description="with a describe step")
+    annotated_video: AnnotatedVideoRef | None = Field(None, description="with output.annotated_video")
     track_embeddings: dict[str, list[float]] | None = Field(
         None, description="each track's mean feature vector, with ?include=embeddings"
     )

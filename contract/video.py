@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationInfo, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, ValidationInfo, model_validator
 
 from contract.common import ListEnvelope, RequestBody, Strict
 from contract.errors import PlanError
@@ -21,6 +21,8 @@ from contract.webhooks import WebhookConfig
 
 __all__ = [
     "TASK_STATUSES",
+    "AnnotatedVideo",
+    "OutputRequest",
     "ProcessRequest",
     "Range",
     "Sampling",
@@ -106,6 +108,32 @@ class VideoInput(Strict):
         return self
 
 
+class OutputRequest(Strict):
+    """What the task makes besides its chunks, on the cluster while it runs (stored in the project's
+    storage under ``outputs/<task id>/``, deleted with the task)."""
+
+    annotated_video: StrictBool = Field(
+        False,
+        description="an H.264 MP4 of the analysed frames with boxes, track ids and trails drawn, one frame per "
+        "chunk (GET /v1/video/tasks/{id}/annotated)",
+    )
+    track_previews: StrictBool = Field(
+        False, description="per track a thumbnail (its best-scored crop) and a GIF preview, listed in /results"
+    )
+
+
+class AnnotatedVideo(BaseModel):
+    """``GET /v1/video/tasks/{id}/annotated``: where the annotated MP4 is (a presigned GET)."""
+
+    object: Literal["video.annotated"] = "video.annotated"
+    task_id: str
+    storage_url: str
+    url: str = Field(description="presigned GET of the MP4")
+    expires_in: int
+    frames: int = Field(description="one per chunk, in chunk order")
+    content_type: Literal["video/mp4"] = "video/mp4"
+
+
 class ProcessRequest(RequestBody):
     """``POST /v1/video/process``: one input, the steps, an optional provider routing hint."""
 
@@ -115,6 +143,7 @@ class ProcessRequest(RequestBody):
         None, description="provider routing hint, echoed back in the first chunk and in /results"
     )
     webhook: WebhookConfig | None = Field(None, description="POST the task's terminal event here (Noxovision)")
+    output: OutputRequest | None = Field(None, description="an annotated video and per-track previews")
 
 
 class TaskCreated(BaseModel):

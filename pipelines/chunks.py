@@ -33,6 +33,7 @@ __all__ = [
     "frame_chunk",
     "image_body",
     "result_body",
+    "rois",
     "sse_event",
     "targets_json",
     "terminal_chunk",
@@ -101,7 +102,7 @@ def _stream_info(
     }
 
 
-def _rois(xyxy: np.ndarray, width: int, height: int) -> list[dict[str, int]]:
+def rois(xyxy: np.ndarray, width: int, height: int) -> list[dict[str, int]]:
     """Integer boxes in source pixels, clipped to the frame, at least 1×1.
 
     Rounding (not truncation) keeps a box centred on what the detector saw; the 1-pixel minimum keeps
@@ -148,7 +149,7 @@ def _lines_json(lines: Detections, width: int, height: int) -> list[dict[str, An
     return [
         {"text": text, "confidence": round(confidence, 4), "roi": roi}
         for text, confidence, roi in zip(
-            texts, lines.confidence.tolist(), _rois(lines.xyxy, width, height), strict=True
+            texts, lines.confidence.tolist(), rois(lines.xyxy, width, height), strict=True
         )
     ]
 
@@ -157,7 +158,7 @@ def _faces_json(faces: Detections, width: int, height: int, vectors: Vectors) ->
     out: list[dict[str, Any]] = []
     descriptors = faces.data.get(DESCRIPTOR)
     for row, (confidence, roi) in enumerate(
-        zip(faces.confidence.tolist(), _rois(faces.xyxy, width, height), strict=True)
+        zip(faces.confidence.tolist(), rois(faces.xyxy, width, height), strict=True)
     ):
         face: dict[str, Any] = {"confidence": round(confidence, 4), "roi": roi}
         if descriptors is not None:
@@ -202,14 +203,14 @@ def targets_json(
 ) -> list[dict[str, Any]]:
     """The contract's ``targets[]`` for one frame or image, with every step's per-target results."""
     vectors = vectors or Vectors()
-    rois = _rois(detections.xyxy, width, height)
+    boxes = rois(detections.xyxy, width, height)
     targets = []
     for row, (track_id, class_id, confidence, roi) in enumerate(
         zip(
             detections.track_id.tolist(),
             detections.class_id.tolist(),
             detections.confidence.tolist(),
-            rois,
+            boxes,
             strict=True,
         )
     ):

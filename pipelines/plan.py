@@ -9,7 +9,7 @@ the decoder's sampling and range values, and the executable step plan.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from models.registry import UnknownModelError, get_model
 from pipelines.decode import FrameRange, Sampling
 from pipelines.decode_live import is_live_url
 from pipelines.describe import resolve_chain
+from pipelines.render import OutputOptions
 from pipelines.step_specs import KNOWN_STEP_MODELS, DetectParams, PlanError, StepPlan, plan_steps
 from visiongrid.settings import Settings
 
@@ -81,6 +82,7 @@ class TaskPlan:
     steps: StepPlan
     live: bool = False  # input type "live", or a URL scheme that is always live (pipelines/decode_live.py)
     max_duration_s: float | None = None
+    output: OutputOptions = field(default_factory=OutputOptions)
 
     @property
     def labels(self) -> dict[int, str] | None:
@@ -117,6 +119,10 @@ class TaskPlan:
             steps=plan_steps(body.steps),
             live=live,
             max_duration_s=source.max_duration_s,
+            output=OutputOptions(
+                annotated_video=bool(body.output and body.output.annotated_video),
+                track_previews=bool(body.output and body.output.track_previews),
+            ),
         )
 
 

@@ -43,12 +43,14 @@ from pipelines.describe_state import DescribeState
 from pipelines.executor import StepFailedError, run_steps
 from pipelines.lease import CLAIM_LOST, TaskLease
 from pipelines.plan import PlanError, TaskPlan
+from pipelines.render import Renderer, publish
 from pipelines.track_index import index_items, index_video_vectors
 from pipelines.tracker_settings import tracker_config
 from pipelines.tracks import TrackAggregator
 from store import media
 from store.media_fetch import check_live_url_allowed
 from store.media_stream import open_video_stream
+from store.objects import ObjectStore
 from store.progressive import ProgressiveReader
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class VideoRun:
         self.describe: DescribeState | None = None
         self.vectors = Vectors()  # which full vectors the chunks carry (set from the plan)
         self.stream: ProgressiveReader | None = None  # the video read while it downloads
+        self.renderer: Renderer | None = None  # output.annotated_video / track_previews
 
     async def execute(self) -> str:
         workdir = self.settings.data_dir / "work" / self.task.id
@@ -85,6 +88,8 @@ class VideoRun:
             self.abort_source()
             if self.stream is not None:
                 await asyncio.to_thread(self.stream.close)
+            if self.renderer is not None:  # published on success; otherwise its temporary video goes
+                await asyncio.to_thread(self.renderer.discard)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     def _open_source(self, url: str, workdir: Path) -> Path | ProgressiveReader:
@@ -168,6 +173,8 @@ class VideoRun:
         frame = item.frame
         tracked = tracker.update(detections)
         loop.aggregator.add(frame.frame_index, frame.timestamp_ms, tracked)
+        if self.renderer is not None:  # drawn from the same detections as this frame's chunk
+            await asyncio.to_thread(self.renderer.add, frame.image, frame.timestamp_ms, tracked)
         description = None
         if self.describe is not None:
             size = (item.stats.width, item.stats.height)
@@ -213,6 +220,11 @@ class VideoRun:
             labels=plan.labels,
             descriptions=self.describe.descriptions if self.describe is not None else None,
         )
+        if self.renderer is not None:
+            record = functools.partial(self.runner.tasks.add_staged, self.task.id)  # deleted with the task
+            objects = ObjectStore(self.settings)
+            made = await asyncio.to_thread(publish, self.renderer, objects, self.task.project, self.task.id, record)
+            _add_outputs(result, made)
         collection = plan.steps.collection
         if collection is not None:
             items = index_items(self.task.id, aggregator.tracks, plan.labels, result.get("descriptions") or [])
@@ -220,6 +232,15 @@ class VideoRun:
             result["vectors"] = await index_video_vectors(indexer, self.task.project, collection, self.task.id, items)
         # the same usage block in the terminal chunk, the record and the /results body
         return await lease.finalize(status="succeeded", finish_reason=end.finish_reason, result=result, usage=usage)
+
+
+def _add_outputs(result: dict[str, Any], made: dict[str, Any]) -> None:
+    """The renderer's storage URLs into the ``/results`` body (presigned when it is read)."""
+    if "annotated_video" in made:
+        result["annotated_video"] = made["annotated_video"]
+    media: dict[int, dict[str, str]] = made.get("track_media", {})
+    for track in result["tracks"]:
+        track.update(media.get(int(track["track_id"]), {}))
 
 
 class _FrameLoop:
@@ -251,6 +272,8 @@ class _FrameLoop:
             run.describe = DescribeState(describe_step, chain, plan.labels)
         self.tracker = ByteTracker(self.config)
         self.aggregator = TrackAggregator()
+        if plan.output.any:
+            run.renderer = Renderer(plan.output, plan.labels)
         self.floor = self.config.low_threshold  # as the bare loop: weak detections may still continue tracks
         self.inflight: deque[_InFlight] = deque()
         self.getter: asyncio.Task[QueueItem] | None = None

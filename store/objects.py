@@ -189,10 +189,11 @@ class ObjectStore:
         """The object as a stream of blocks, for one pass over large objects (hashing, copying)."""
         yield from self._get_object(project, path)["Body"].iter_chunks(block)
 
-    def put_stream(self, project: str, path: str, body: Any) -> ObjectInfo:
+    def put_stream(self, project: str, path: str, body: Any, content_type: str | None = None) -> ObjectInfo:
         """Upload a readable stream of unknown length (multipart in bounded memory: boto3's transfer)."""
+        extra = {"ContentType": content_type} if content_type else None
         with _key_accepted():
-            self._client.upload_fileobj(body, self.bucket, self.key(project, path))
+            self._client.upload_fileobj(body, self.bucket, self.key(project, path), ExtraArgs=extra)
         return self.head(project, path)
 
     def open_range(self, project: str, path: str, offset: int) -> Any:

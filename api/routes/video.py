@@ -17,9 +17,10 @@ from api.errors import APIError, error_responses
 from api.services import Services
 from api.sse import SSE_OPENAPI, archive_stream, sse_response
 from api.sse import last_event_id as last_event_id_of
+from api.task_outputs import annotated_view, with_presigned_outputs
 from contract.chunks import TaskResult
 from contract.errors import ErrorCode, PlanError
-from contract.video import TaskCreated, TaskError, TaskList, TaskProgress, TaskView
+from contract.video import AnnotatedVideo, TaskCreated, TaskError, TaskList, TaskProgress, TaskView
 from pipelines.chunks import EMBEDDINGS_KEY
 from store.media_fetch import redact_url
 from store.records import TaskKind, TaskRecord
@@ -102,6 +103,8 @@ async def process(
     value: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
     max_frames: Annotated[int | None, Query(ge=1, le=2**31)] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
+    annotated: Annotated[bool, Query(description="binary body: output.annotated_video")] = False,
+    previews: Annotated[bool, Query(description="binary body: output.track_previews")] = False,
     max_processing_time: MaxProcessingTimeHeader = None,
 ) -> TaskCreated:
     """Enqueue a task from a JSON request, or from a raw video body (``Content-Type: video/*``,
@@ -111,7 +114,8 @@ async def process(
     raw: bytes | None = None
     if content_type.startswith(video_submit.VIDEO_BODY_TYPES):
         raw = await video_submit.read_video_body(request, services.settings.max_video_bytes)
-        body = video_submit.binary_request(steps, classes, sampling, value, max_frames, model)
+        output = {"annotated_video": annotated, "track_previews": previews} if annotated or previews else None
+        body = video_submit.binary_request(steps, classes, sampling, value, max_frames, model, output)
     else:
         body = video_submit.json_request(await request.body())
     task = await video_submit.submit(services, project, body, raw, deadline)
@@ -226,9 +230,16 @@ async def results(
     task = await _task_or_404(services, project, task_id)
     if task.status != "succeeded" or task.result is None:
         raise APIError(ErrorCode.TASK_NOT_SUCCEEDED, f"task {task_id} is {task.status}", status=task.status)
-    if include == "embeddings":
-        return JSONResponse(task.result)
-    return JSONResponse({key: value for key, value in task.result.items() if key != EMBEDDINGS_KEY})
+    body = task.result if include == "embeddings" else {k: v for k, v in task.result.items() if k != EMBEDDINGS_KEY}
+    return JSONResponse(await run_in_threadpool(with_presigned_outputs, services, project, body))
+
+
+@router.get("/tasks/{task_id}/annotated", response_model=AnnotatedVideo, responses=error_responses(404, 503))
+async def annotated(task_id: str, project: ProjectDep, services: ServicesDep) -> AnnotatedVideo:
+    """The annotated MP4 of a task submitted with ``output.annotated_video`` (a presigned GET): boxes,
+    track ids and trails on the analysed frames, one frame per chunk. Rendered by the task's worker."""
+    task = await _task_or_404(services, project, task_id)
+    return await run_in_threadpool(annotated_view, services, project, task)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskView, responses=error_responses(404))

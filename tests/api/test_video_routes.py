@@ -106,6 +106,9 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("unknown when field", with_steps(DETECT, {"model": "ocr", "when": {"klass": ["car"]}}), "steps[1].when.klass"),
     ("several unknown fields: the first by name", {**VALID, "zeta": 1, "alpha": 2}, "alpha"),
+    ("output flag as a string", {**VALID, "output": {"annotated_video": "yes"}}, "output.annotated_video"),
+    ("unknown output", {**VALID, "output": {"gif": True}}, "output.gif"),
+    ("output not an object", {**VALID, "output": [True]}, "output"),
 ]
 
 
@@ -243,6 +246,23 @@ def test_results_of_a_pending_task_say_its_status(client: TestClient, api: Api) 
     task = api.services.tasks.create(api.project, {"steps": []}, None)
     error = assert_error(client.get(f"/v1/video/tasks/{task.id}/results"), 404, "task_not_succeeded")
     assert error["status"] == "pending"
+    error = assert_error(client.get(f"/v1/video/tasks/{task.id}/annotated"), 404, "task_not_succeeded")
+    assert error["status"] == "pending"
+
+
+def test_a_task_without_an_annotated_video_says_how_to_get_one(client: TestClient, api: Api) -> None:
+    task = api.services.tasks.create(api.project, {"steps": []}, None)
+    claimed = None
+    while claimed is None or claimed.id != task.id:  # the module's database also holds other tests' tasks
+        claimed = api.services.tasks.claim_next("r", max_running=10**6, max_running_per_project=10**6)
+        assert claimed is not None
+    usage = {"processed_frames": 0, "processing_time_ms": 1}
+    result = {"id": task.id, "object": "mm.pipeline.result", "model": None, "usage": usage, "tracks": []}
+    assert api.services.tasks.finish(task.id, "r", status="succeeded", finish_reason="stop", usage=usage, result=result)
+    response = client.get(f"/v1/video/tasks/{task.id}/annotated")
+    assert_error(response, 404, "not_found")
+    assert "output.annotated_video" in response.json()["error"]["message"]
+    assert_error(client.get("/v1/video/tasks/vt_nope/annotated"), 404, "not_found")
 
 
 @pytest.mark.parametrize(
