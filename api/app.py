@@ -22,6 +22,7 @@ from api.rate_limit import RateLimiter
 from api.routes import batch, events, keys, status, storage, uploads, vectors, video, vision, webhooks
 from api.scopes import ROUTE_SCOPES, check_table, operation_id
 from api.services import Services
+from api.web import install_pages
 from contract.chunks import Chunk
 from contract.events import LifecycleEvent
 from contract.video import ProcessRequest
@@ -75,6 +76,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         version="0.1.0",
         description="Self-hosted video and image analysis API",
         generate_unique_id_function=operation_id,
+        docs_url=None,  # served by api.web from vendored assets, not FastAPI's CDN links
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(Idempotency)  # innermost: buffers the body BodyGuard has capped
@@ -90,6 +93,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(webhooks.router)
     app.include_router(events.router)
+    install_pages(app)
     # MCP (streamable HTTP, stateless): a plain ASGI route, off unless Settings.mcp_enabled (checked per request)
     app.router.routes.append(Route(MCP_PATH, endpoint=McpEndpoint(build_server), include_in_schema=False))
     check_table(operation_id(route) for route in api_routes(app.routes) if _authenticated(route))

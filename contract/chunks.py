@@ -92,6 +92,8 @@ class StreamInfo(BaseModel):
     lag_ms: float | None = Field(
         None, description="live sources: how long this frame waited between arriving and being analysed"
     )
+    width: int | None = Field(None, description="the source frame's width in pixels (the ROIs' frame)")
+    height: int | None = Field(None, description="the source frame's height in pixels")
 
 
 class ChunkResult(BaseModel):

@@ -99,6 +99,8 @@ def _stream_info(
         "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3),
         "reconnects": stats.reconnects if stats is not None else 0,
         "lag_ms": stats.lag_ms if stats is not None else None,
+        "width": stats.width if stats is not None and stats.width else None,
+        "height": stats.height if stats is not None and stats.height else None,
     }
 
 

@@ -65,4 +65,11 @@ if [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || ! command -v nginx > /d
     echo "WARNING: could not install nginx's RTMP module; the RTMP live-input tests will fail" >&2
   if [ "$no_start" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
+# A real browser for the playground tests (tests/e2e/test_playground.py): Playwright drives Debian's
+# chromium (Playwright's own browser download needs the internet; the apt package does not).
+if ! command -v chromium > /dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium || { apt-get update -qq && apt-get install -y -q chromium; } ||
+    echo "WARNING: could not install chromium; the playground browser tests will fail" >&2
+fi
 bash tools/fetch_media.sh

@@ -122,6 +122,8 @@ def test_frame_chunk_fields_follow_the_contract() -> None:
         "timestamp_ms": 1680.0,
         "reconnects": 0,  # a file: never reopened, and no live lag
         "lag_ms": None,
+        "width": 640,  # the frame the ROIs are in
+        "height": 480,
     }
     assert chunk["finish_reason"] is None
     (result,) = chunk["delta"]["results"]
@@ -193,6 +195,8 @@ def test_terminal_chunk_stop_and_error() -> None:
         "timestamp_ms": None,
         "reconnects": 0,
         "lag_ms": None,
+        "width": None,  # nothing decoded: unknown, never invented
+        "height": None,
     }
 
 
