@@ -150,9 +150,7 @@ def _lines_json(lines: Detections, width: int, height: int) -> list[dict[str, An
     texts = lines.data.get(TEXT, [None] * len(lines))
     return [
         {"text": text, "confidence": round(confidence, 4), "roi": roi}
-        for text, confidence, roi in zip(
-            texts, lines.confidence.tolist(), rois(lines.xyxy, width, height), strict=True
-        )
+        for text, confidence, roi in zip(texts, lines.confidence.tolist(), rois(lines.xyxy, width, height), strict=True)
     ]
 
 
