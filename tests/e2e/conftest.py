@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from store.db import open_engine
 from store.keys import KeyStore
 from tests.clips import write_walking_person_clip
+from tests.flaky_proxy import FlakyProxy
 from tests.vlm_standin import StandInVLM
 from visiongrid.settings import Scaling, Settings
 
@@ -148,3 +150,12 @@ def service(
     yield Service(f"http://127.0.0.1:{settings.port}", media_server, settings, key_a, key_b)
     serve.shutdown()
     ray.shutdown()
+
+
+@pytest.fixture
+def proxy(service: Service) -> Iterator[FlakyProxy]:
+    """A loopback TCP proxy in front of the service that breaks connections on cue (tests/flaky_proxy.py)."""
+    origin = urlsplit(service.base_url)
+    flaky = FlakyProxy(origin.hostname or "127.0.0.1", origin.port or 80)
+    yield flaky
+    flaky.close()

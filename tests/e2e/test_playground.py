@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
@@ -36,14 +35,6 @@ PIXELS_OF = """([canvas, r, g, b]) => {
   }
   return n;
 }"""
-
-
-@pytest.fixture
-def proxy(service: Service) -> Iterator[FlakyProxy]:
-    origin = urlsplit(service.base_url)
-    flaky = FlakyProxy(origin.hostname or "127.0.0.1", origin.port or 80)
-    yield flaky
-    flaky.close()
 
 
 @pytest.fixture
@@ -117,6 +108,7 @@ def test_a_photo_is_detected_and_a_collection_searched(page: Page, service: Serv
     page.reload()
     page.wait_for_function("document.body.dataset.signedIn === 'true'", timeout=20_000)  # the key stays in the tab
     page.click("nav button[data-tab=search]")
+    page.wait_for_selector(f"#collection option[value='{collection.id}']", state="attached")
     page.select_option("#collection", collection.id)
     page.fill("#query", "fire truck")
     page.click("#search-form button")

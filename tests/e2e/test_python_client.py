@@ -6,25 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
-
-import pytest
 
 from tests.e2e.conftest import Service
 from tests.flaky_proxy import FlakyProxy
 from visiongrid.client import Client, RetryPolicy
 
 FAST = RetryPolicy(max_retries=3, backoff_s=0.05, max_backoff_s=2)
-
-
-@pytest.fixture
-def proxy(service: Service) -> Iterator[FlakyProxy]:
-    origin = urlsplit(service.base_url)
-    flaky = FlakyProxy(origin.hostname or "127.0.0.1", origin.port or 80)
-    yield flaky
-    flaky.close()
 
 
 def test_the_stream_iterator_resumes_after_the_connection_is_cut(service: Service, proxy: FlakyProxy) -> None:

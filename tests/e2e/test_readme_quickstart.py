@@ -9,8 +9,11 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+from store.db import open_engine
+from store.keys import KeyStore
 from tests.e2e.conftest import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +34,10 @@ def test_the_readme_quick_start_runs_verbatim(service: Service, media_dir: Path,
     (tmp_path / ".cache").mkdir()
     (tmp_path / ".cache" / "media").symlink_to(media_dir)
     (tmp_path / ".data").mkdir()
-    (tmp_path / ".data" / "first-key.txt").write_text(
-        f"project: a\nkey id:  k\nscopes:  admin\nsecret:  {service.key_a}\n"
-    )
+    project = f"quickstart-{uuid.uuid4().hex[:8]}"  # a project of its own, as a fresh install's "default" is
+    _, secret = KeyStore(open_engine(service.settings.resolved_database_url())).create(project, ("admin",))
+    key_file = f"project: {project}\nkey id:  k\nscopes:  admin\nsecret:  {secret}\n"
+    (tmp_path / ".data" / "first-key.txt").write_text(key_file)
     env = {**os.environ, "VISIONGRID_URL": service.base_url}
     env.pop("VISIONGRID_API_KEY", None)
     done = subprocess.run(
@@ -45,7 +49,7 @@ def test_the_readme_quick_start_runs_verbatim(service: Service, media_dir: Path,
     assert "data: [DONE]" in out, "the SSE stream ran to its end"
     assert '"vision.detect"' in out and "dog" in out
     assert re.search(r"│ a\s+│", out), "the text search found the fire engine first"
-    env["VISIONGRID_API_KEY"] = service.key_a
+    env["VISIONGRID_API_KEY"] = secret
     ran = subprocess.run(
         [sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

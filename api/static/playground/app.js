@@ -37,6 +37,8 @@ for (const button of document.querySelectorAll("nav button")) {
   button.addEventListener("click", () => {
     for (const other of document.querySelectorAll("nav button")) other.setAttribute("aria-pressed", String(other === button));
     for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `tab-${button.dataset.tab}`;
+    if (button.dataset.tab === "tasks") refreshTasks();
+    if (button.dataset.tab === "search") loadCollections();
   });
 }
 
@@ -230,7 +232,10 @@ $("drop").addEventListener("drop", (event) => {
 
 async function loadCollections() {
   const page = await call("GET", "/v1/vectors/collections").catch(() => ({ data: [] }));
-  $("collection").replaceChildren(...page.data.map((c) => new Option(`${c.name} (${c.model})`, c.id)));
+  const select = $("collection");
+  const chosen = select.value; // a reload keeps what the user picked
+  select.replaceChildren(...page.data.map((c) => new Option(`${c.name} (${c.model})`, c.id)));
+  if (page.data.some((c) => c.id === chosen)) select.value = chosen;
 }
 
 async function thumbnailOf(hit) {
