@@ -99,6 +99,7 @@ async function watch(taskId) {
   state.frames = [];
   overlay.reset();
   $("tracks").replaceChildren();
+  $("descriptions").replaceChildren();
   $("video").play().catch(() => {}); // a source the browser cannot play leaves the boxes on black
   const line = $("stream-status");
   try {
@@ -106,6 +107,12 @@ async function watch(taskId) {
       if (chunk.finish_reason === null) state.frames.push(chunk.stream_info.frame_index);
       if (chunk.stream_info.width) state.frame = [chunk.stream_info.width, chunk.stream_info.height];
       overlay.add(chunk);
+      const described = chunk.delta?.results?.[0]?.description;
+      if (described) {
+        const item = document.createElement("li");
+        item.textContent = `${(described.start_ms / 1000).toFixed(1)}–${(described.end_ms / 1000).toFixed(1)} s: ${described.text}`;
+        $("descriptions").append(item);
+      }
       const info = chunk.stream_info;
       say(line, `${info.decoded_frames}${info.total_frames ? `/${info.total_frames}` : ""} frames · ${state.stats.reconnects} reconnects` +
         (chunk.finish_reason ? ` · ${chunk.finish_reason}` : ""), Boolean(chunk.error));
