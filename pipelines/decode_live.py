@@ -30,6 +30,7 @@ import av.error
 import numpy as np
 
 from pipelines.decode_types import DecodedFrame, DecodeStats, Sampling, VideoDecodeError, ffmpeg_reason
+from store.ssrf_proxy import proxy_for
 from visiongrid.settings import Settings
 
 __all__ = ["LIVE_SCHEMES", "LiveDecoder", "LivePolicy", "is_live_url", "live_policy", "scheme_supported"]
@@ -71,6 +72,7 @@ class LivePolicy:
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    http_proxy: str | None = None  # FFmpeg's own http(s) requests go through it (store/ssrf_proxy.py)
 
     def delay(self, attempt: int) -> float:
         return float(self.backoff_s * 2 ** max(0, attempt - 1))
@@ -83,6 +85,7 @@ def live_policy(settings: Settings) -> LivePolicy:
         open_timeout_s=settings.live_open_timeout_s,
         read_timeout_s=settings.live_read_timeout_s,
         rtsp_transport=settings.live_rtsp_transport,
+        http_proxy=proxy_for(settings).url,
     )
 
 
@@ -124,7 +127,10 @@ class LiveDecoder:
             # order: FFmpeg's duration probe of a TS served with ranges seeks to the end and never
             # came back (0 frames of 75, measured), and ``nobuffer`` throws away the frames read
             # while probing (50 of 75), which for a stream that ends is lost content.
-            return {"seekable": "0", "protocol_whitelist": "http,https,tcp,tls,crypto"}
+            options = {"seekable": "0", "protocol_whitelist": "http,https,httpproxy,tcp,tls,crypto"}
+            if self.policy.http_proxy is not None:  # every playlist, segment and redirect SSRF-checked
+                options["http_proxy"] = self.policy.http_proxy
+            return options
         if scheme.startswith("rtmp"):
             # FLV announces its streams in its header; FFmpeg's default 5 s stream probe made every
             # RTMP (re)connect take 5.9 s to open against nginx-rtmp, 1.3 s with a 0.5 s probe

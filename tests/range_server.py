@@ -36,6 +36,7 @@ class RangeServer:
     ranges: bool = True
     bytes_per_s: float | None = None  # throttle every response body to this rate
     log: list[Served] = field(default_factory=list)
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         owner = self
@@ -110,7 +111,7 @@ class RangeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     return  # the client closed the transfer (a seek elsewhere, or a cancel)
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -123,7 +124,7 @@ class RangeServer:
         self._server.server_close()
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
+        return f"http://{self.host}:{self._server.server_address[1]}/{name}"
 
     @property
     def bytes_sent(self) -> int:
