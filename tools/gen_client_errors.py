@@ -88,16 +88,20 @@ def render() -> str:
     lines = [HEADER]
     for status, name in _STATUS_CLASSES.items():
         lines.append(f"\nclass {name}(APIStatusError):\n    status = {status}\n\n")
-    by_code: list[str] = []
     for code in ErrorCode:
         status = STATUS[code]
         base = _STATUS_CLASSES[status]
         name = _camel(code.value.removesuffix("_error")) + "Error"  # detector_error → DetectorError
         lines.append(f"\nclass {name}({base}):\n    code_name = {code.value!r}\n\n")
-        by_code.append(f"    {code.value!r}: {name},\n")
-    lines.append("\nBY_CODE: Final[dict[str, type[APIStatusError]]] = {\n" + "".join(by_code) + "}\n")
-    statuses = "".join(f"    {status}: {name},\n" for status, name in _STATUS_CLASSES.items())
-    lines.append("\nBY_STATUS: Final[dict[int, type[APIStatusError]]] = {\n" + statuses + "}\n")
+    lines.append(
+        "\n#: Every code's class (the classes above that name a code), and each status's class.\n"
+        "BY_STATUS: Final[dict[int, type[APIStatusError]]] = {\n"
+        "    cls.status: cls for cls in APIStatusError.__subclasses__()\n"
+        "}\n"
+        "BY_CODE: Final[dict[str, type[APIStatusError]]] = {\n"
+        "    cls.code_name: cls for base in BY_STATUS.values() for cls in base.__subclasses__() if cls.code_name\n"
+        "}\n"
+    )
     lines.append('''
 
 def error_for(response: httpx.Response) -> APIStatusError:
